@@ -1,0 +1,41 @@
+"""Run a simulated agency's aiohttp application on a loopback port, and stop it again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from adapters.testkit.faults import FaultInjector
+
+
+@dataclass(slots=True)
+class RunningAgency:
+    name: str
+    url: str
+    faults: FaultInjector
+    _runner: web.AppRunner
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].split("/", 1)[0])
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+
+async def start_agency(
+    name: str, app: web.Application, faults: FaultInjector, host: str = "127.0.0.1", port: int = 0
+) -> RunningAgency:
+    """Start ``app`` (built with ``faults.middleware``) and return once it accepts connections.
+
+    ``port=0`` picks a free port; the real one is in ``RunningAgency.url``.
+    """
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    server = site._server  # aiohttp exposes the bound sockets only here
+    assert server is not None
+    bound_port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    return RunningAgency(name=name, url=f"http://{host}:{bound_port}", faults=faults, _runner=runner)
