@@ -120,6 +120,14 @@ class Population:
     scenarios: tuple[Scenario, ...]
     _by_id_number: dict[str, Person] = field(default_factory=dict, repr=False)
 
+    @classmethod
+    def of(
+        cls, seed: int, as_of: date, households: tuple[Household, ...], scenarios: tuple[Scenario, ...] = ()
+    ) -> Population:
+        """Build a population and its identity-number index."""
+        index = {person.id_number: person for household in households for person in household.members}
+        return cls(seed=seed, as_of=as_of, households=households, scenarios=scenarios, _by_id_number=index)
+
     def person(self, id_number: str) -> Person | None:
         """The person with this identity number, or None (agencies answer "no record")."""
         return self._by_id_number.get(id_number)
