@@ -39,12 +39,21 @@ async def post_bytes(
         async with session.post(url, data=body, headers=headers) as response:
             if response.status >= 500:
                 raise SourceUnavailable(f"agency answered HTTP {response.status}")
-            payload = await response.content.read(max_bytes + 1)
-            if len(payload) > max_bytes:
-                raise SourceProtocolError(f"agency answer larger than {max_bytes} bytes")
-            return response.status, response.content_type, payload
+            return response.status, response.content_type, await read_limited(response, max_bytes)
     except aiohttp.ClientError as exc:
         raise SourceUnavailable(f"agency connection failed: {type(exc).__name__}") from exc
+
+
+async def read_limited(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The whole body, refusing (before or while reading) one larger than ``max_bytes``."""
+    if response.content_length is not None and response.content_length > max_bytes:
+        raise SourceProtocolError(f"agency answer larger than {max_bytes} bytes")
+    payload = bytearray()
+    async for chunk in response.content.iter_chunked(65536):
+        payload.extend(chunk)
+        if len(payload) > max_bytes:
+            raise SourceProtocolError(f"agency answer larger than {max_bytes} bytes")
+    return bytes(payload)
 
 
 async def get_ok(session: aiohttp.ClientSession, url: str) -> bool:

@@ -164,3 +164,22 @@ class ConfigurationError(HeduiError):
 
     code = "configuration_error"
     title = "Configuration error"
+
+
+class RemoteProblem(HeduiError):
+    """A problem response from a remote hub whose ``code`` this version does not know."""
+
+    code = "remote_problem"
+    title = "The hub answered with a problem"
+
+
+def error_class_for(code: str) -> type[HeduiError]:
+    """The most specific error class with this problem ``code`` (clients raise what the hub raised)."""
+    pending: list[type[HeduiError]] = [HeduiError]
+    found: type[HeduiError] = RemoteProblem
+    while pending:
+        cls = pending.pop()
+        if cls.code == code:
+            found = cls
+        pending.extend(cls.__subclasses__())
+    return found

@@ -31,7 +31,8 @@ async def start_agency(
 
     ``port=0`` picks a free port; the real one is in ``RunningAgency.url``.
     """
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # A short shutdown grace: a simulated hang (FaultSettings.hang_s) must not hold up the stop.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()

@@ -26,9 +26,7 @@ class Member(Base):
     region: Mapped[str | None] = mapped_column(String(6))
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
-    keys: Mapped[list[MemberKey]] = relationship(
-        back_populates="member", cascade="all, delete-orphan", lazy="selectin"
-    )
+    keys: Mapped[list[MemberKey]] = relationship(back_populates="member", cascade="all, delete-orphan", lazy="selectin")
 
 
 class MemberKey(Base):

@@ -1,0 +1,90 @@
+"""Simulated housing agency: real-estate registration (不动产登记) and the housing provident fund (住房公积金).
+
+Speaks contracts/agencies/housing/openapi.yaml over real HTTP. Answers come from the population:
+
+* the real-estate registry answers every property right held by the person; a certificate held by more
+  than one person in the population is a jointly owned home (共同共有) and is answered, with the same
+  certificate and record id, for each owner;
+* the provident-fund centre knows a person with a positive balance (``found: true`` with the account);
+  everyone else, including people unknown to the population, is ``found: false``.
+
+Record ids are assigned in population order (``BDC…`` per certificate, ``GJJ…`` per account), so they are
+stable for a given population and carry no personal data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from adapters.rest import answer_response, read_batch_query
+from adapters.testkit.faults import FaultInjector
+from adapters.testkit.population import Population
+
+REAL_ESTATE_PATH = "/api/v1/real-estate/query"
+PROVIDENT_FUND_PATH = "/api/v1/provident-fund/query"
+
+_USAGES = {"residential": "RESIDENTIAL", "commercial": "COMMERCIAL"}
+
+
+class _Housing:
+    def __init__(self, population: Population) -> None:
+        self._population = population
+        people = [person for household in population.households for person in household.members]
+        certificates = [holding.certificate for person in people for holding in person.properties]
+        self._owners = Counter(certificates)
+        self._holding_ids = {
+            certificate: f"BDC{n:010d}" for n, certificate in enumerate(dict.fromkeys(certificates), start=1)
+        }
+        funded = [person.id_number for person in people if person.provident_fund_balance > 0]
+        self._account_ids = {id_number: f"GJJ{n:010d}" for n, id_number in enumerate(funded, start=1)}
+
+    def holdings(self, id_number: str) -> list[dict[str, Any]]:
+        person = self._population.person(id_number)
+        held = person.properties if person is not None else ()
+        return [
+            {
+                "recordId": self._holding_ids[holding.certificate],
+                "certificateNo": holding.certificate,
+                "usage": _USAGES[holding.kind],
+                "buildingArea": holding.area_m2,
+                "regionCode": holding.region,
+                "ownership": "JOINT" if self._owners[holding.certificate] > 1 else "SOLE",
+            }
+            for holding in held
+        ]
+
+    def fund_account(self, id_number: str) -> dict[str, Any]:
+        person = self._population.person(id_number)
+        if person is None or id_number not in self._account_ids:
+            return {"found": False}
+        return {
+            "found": True,
+            "account": {"recordId": self._account_ids[id_number], "balance": person.provident_fund_balance},
+        }
+
+
+def create_app(population: Population, faults: FaultInjector) -> web.Application:
+    """The agency's aiohttp application; start it with ``adapters.testkit.server.start_agency``."""
+    agency = _Housing(population)
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "UP"})
+
+    async def real_estate(request: web.Request) -> web.Response:
+        query = await read_batch_query(request)
+        results = [{"seq": ref.seq, "properties": agency.holdings(ref.idNumber)} for ref in query.persons]
+        return answer_response(query, population.as_of, results)
+
+    async def provident_fund(request: web.Request) -> web.Response:
+        query = await read_batch_query(request)
+        results = [{"seq": ref.seq} | agency.fund_account(ref.idNumber) for ref in query.persons]
+        return answer_response(query, population.as_of, results)
+
+    app = web.Application(middlewares=[faults.middleware])
+    app.router.add_get("/health", health)
+    app.router.add_post(REAL_ESTATE_PATH, real_estate)
+    app.router.add_post(PROVIDENT_FUND_PATH, provident_fund)
+    return app

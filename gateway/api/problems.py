@@ -1,0 +1,71 @@
+"""RFC 9457 problem details: every error response of the hub, never encrypted, never with personal data.
+
+Each problem has a stable ``code`` extension (RFC 9457 §3.2) that clients branch on; ``type`` is a URN
+built from it (RFC 9457 §3.1.1 allows any URI; the code list is documented in docs/problems.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.errors import HeduiError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+def problem_response(status: int, code: str, title: str, detail: str, **extensions: Any) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:hedui:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    body.update(extensions)
+    headers = {"WWW-Authenticate": 'Hedui-Envelope error="' + code + '"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def hedui_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HeduiError)
+        _count(request, exc.code)
+        if exc.status >= 500:
+            log.warning("problem %s on %s %s", exc.code, request.method, request.url.path)
+        return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extensions)
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        _count(request, "invalid_request")
+        # Only locations and messages: pydantic's "input" would echo what the caller sent.
+        errors = [{"loc": list(error["loc"]), "msg": error["msg"]} for error in exc.errors()]
+        return problem_response(422, "invalid_request", "The request is not valid", "see errors", errors=errors)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        _count(request, code)
+        return problem_response(exc.status_code, code, str(exc.detail), str(exc.detail))
+
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        _count(request, "internal_error")
+        return problem_response(500, "internal_error", "Internal error", "the hub could not complete the request")
+
+    app.add_exception_handler(HeduiError, hedui_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
+
+
+def _count(request: Request, code: str) -> None:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.problems.labels(code).inc()

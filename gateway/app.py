@@ -1,0 +1,40 @@
+"""``create_app(settings)``: the FastAPI application of the hub. Wiring only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway.api import service, verifications
+from gateway.api.problems import install_problem_handlers
+from gateway.context import open_hub
+from gateway.metrics import HubMetrics
+from gateway.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = HubMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub = await open_hub(settings, metrics)
+        app.state.hub = hub
+        try:
+            yield
+        finally:
+            await hub.aclose()
+
+    app = FastAPI(
+        title="Hedui hub",
+        version="0.1.0",
+        summary="Federated data exchange for social-assistance means testing (核对)",
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    install_problem_handlers(app)
+    app.include_router(service.router)
+    app.include_router(verifications.router)
+    return app

@@ -1,0 +1,142 @@
+"""Concurrent fan-out of one verification to the agency adapters (DESIGN §6 step "broker", §7).
+
+Each source gets its own deadline, bounded retries with jittered exponential backoff for connection
+failures (queries are reads, so retrying is safe), a circuit breaker and a concurrency limit. A failing
+source never fails the verification: it comes back with a status, and the report becomes ``partial``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from adapters.base import Adapter, SourceQuery, SourceResult
+from gateway.broker.breaker import BreakerState, CircuitBreaker
+from gateway.errors import SourceProtocolError, SourceUnavailable
+from gateway.metrics import HubMetrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePolicy:
+    timeout_s: float = 5.0
+    retries: int = 1
+    concurrency: int = 64
+    breaker_failures: int = 5
+    breaker_reset_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOutcome:
+    """What one source contributed: ``status`` is ok, error, timeout or unavailable (DESIGN §6)."""
+
+    adapter: str
+    category: str
+    status: str
+    latency_ms: int
+    result: SourceResult | None = None
+    error_code: str | None = None
+
+
+class _Source:
+    def __init__(self, adapter: Adapter, policy: SourcePolicy) -> None:
+        self.adapter = adapter
+        self.policy = policy
+        self.breaker = CircuitBreaker(policy.breaker_failures, policy.breaker_reset_s)
+        self.slots = asyncio.Semaphore(policy.concurrency)
+
+
+class Broker:
+    def __init__(
+        self,
+        adapters: Mapping[str, Adapter],
+        policy: SourcePolicy | None = None,
+        metrics: HubMetrics | None = None,
+    ) -> None:
+        policy = policy or SourcePolicy()
+        self._sources = {name: _Source(adapter, policy) for name, adapter in adapters.items()}
+        self._by_category = {category: name for name, adapter in adapters.items() for category in adapter.categories}
+        self._metrics = metrics
+
+    @property
+    def adapters(self) -> dict[str, Adapter]:
+        return {name: source.adapter for name, source in self._sources.items()}
+
+    async def fan_out(self, query: SourceQuery, categories: Sequence[str]) -> list[SourceOutcome]:
+        """Ask every source serving ``categories`` at once; outcomes come back in ``categories`` order."""
+        return list(await asyncio.gather(*(self._ask(category, query) for category in categories)))
+
+    async def _ask(self, category: str, query: SourceQuery) -> SourceOutcome:
+        name = self._by_category.get(category)
+        if name is None:
+            return self._finish(category, category, "unavailable", 0.0, error_code="no_adapter")
+        source = self._sources[name]
+        if not source.breaker.allow():
+            return self._finish(name, category, "unavailable", 0.0, error_code="breaker_open", source=source)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(source.policy.timeout_s), source.slots:
+                result = await self._fetch_with_retries(source, query)
+        except TimeoutError:
+            source.breaker.record_failure()
+            return self._finish(name, category, "timeout", started, error_code="timeout", source=source)
+        except SourceUnavailable as exc:
+            source.breaker.record_failure()
+            return self._finish(name, category, "unavailable", started, error_code=exc.code, source=source)
+        except SourceProtocolError as exc:
+            source.breaker.record_failure()
+            return self._finish(name, category, "error", started, error_code=exc.code, source=source)
+        except Exception:  # an adapter bug must not fail the verification; it is logged without query data
+            log.exception("adapter %s raised unexpectedly", name)
+            source.breaker.record_failure()
+            return self._finish(name, category, "error", started, error_code="adapter_error", source=source)
+        source.breaker.record_success()
+        return self._finish(name, category, "ok", started, result=result, source=source)
+
+    @staticmethod
+    async def _fetch_with_retries(source: _Source, query: SourceQuery) -> SourceResult:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(source.policy.retries + 1),
+            wait=wait_exponential_jitter(multiplier=0.05, max=0.5),
+            retry=retry_if_exception_type(SourceUnavailable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await source.adapter.fetch(query)
+        raise AssertionError("tenacity returns or re-raises")  # pragma: no cover
+
+    def _finish(
+        self,
+        adapter: str,
+        category: str,
+        status: str,
+        started: float,
+        *,
+        result: SourceResult | None = None,
+        error_code: str | None = None,
+        source: _Source | None = None,
+    ) -> SourceOutcome:
+        latency_ms = round((time.perf_counter() - started) * 1000) if started else 0
+        if self._metrics is not None:
+            self._metrics.source_outcomes.labels(adapter, status).inc()
+            if started:
+                self._metrics.source_seconds.labels(adapter).observe(latency_ms / 1000)
+            if source is not None:
+                is_open = source.breaker.state is not BreakerState.CLOSED
+                self._metrics.breaker_open.labels(adapter).set(1 if is_open else 0)
+        return SourceOutcome(adapter, category, status, latency_ms, result, error_code)
+
+    async def health(self) -> dict[str, bool]:
+        names = list(self._sources)
+        results = await asyncio.gather(*(self._sources[n].adapter.health() for n in names))
+        return dict(zip(names, results, strict=True))
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(source.adapter.aclose() for source in self._sources.values()))

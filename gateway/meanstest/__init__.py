@@ -1,0 +1,1 @@
+"""Means testing: the verification request, household composition, indicators, the report and its flow."""

@@ -1,0 +1,69 @@
+"""The verification report body (DESIGN §6), built from the broker's outcomes and the household facts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.broker import SourceOutcome
+from gateway.meanstest.indicators import HouseholdFacts
+from gateway.meanstest.request import VerificationRequest
+
+
+def data_flags(facts: HouseholdFacts) -> list[str]:
+    """Facts staff must look at whatever the policy says, in a stable order."""
+    flags = []
+    if facts.indicators.get("deceased_members"):
+        flags.append("deceased_member")
+    if any(member.registered is False for member in facts.composition):
+        flags.append("unregistered_member")
+    hukou_count = facts.indicators.get("hukou_count")
+    if hukou_count is not None and hukou_count > 1:
+        flags.append("split_hukou")
+    return flags
+
+
+def source_entry(outcome: SourceOutcome) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "adapter": outcome.adapter,
+        "category": outcome.category,
+        "status": outcome.status,
+        "latency_ms": outcome.latency_ms,
+    }
+    if outcome.error_code:
+        entry["error"] = outcome.error_code
+    if outcome.result is not None:
+        provenance = outcome.result.provenance
+        entry["provenance"] = {
+            "agency": provenance.agency,
+            "as_of": provenance.as_of.isoformat(),
+            "record_ids": list(provenance.record_ids),
+        }
+    return entry
+
+
+def build_report(
+    *,
+    verification_id: str,
+    request: VerificationRequest,
+    outcomes: Sequence[SourceOutcome],
+    facts: HouseholdFacts,
+    issued_at: datetime | None = None,
+) -> dict[str, Any]:
+    complete = all(outcome.status == "ok" for outcome in outcomes)
+    return {
+        "verification_id": verification_id,
+        "case_id": request.case_id,
+        "purpose": request.purpose,
+        "region": request.region,
+        "status": "complete" if complete else "partial",
+        "household": {
+            "members": [member.as_dict() for member in facts.composition],
+            "enrollments": list(facts.enrollments),
+        },
+        "indicators": facts.indicators,
+        "sources": [source_entry(outcome) for outcome in outcomes],
+        "flags": data_flags(facts),
+        "issued_at": (issued_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }

@@ -1,0 +1,71 @@
+"""The verification request body (DESIGN §6), validated without ever echoing what the caller sent."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gateway.errors import InvalidIdNumber, InvalidInput, InvalidRegion
+from gateway.ids import parse_id_number, validate_region
+
+Category = Literal["hukou", "civil_affairs", "tax", "housing", "banking"]
+CATEGORIES: tuple[Category, ...] = get_args(Category)
+Relation = Literal["self", "spouse", "child", "parent", "grandchild", "grandparent", "sibling", "other"]
+
+
+class HouseholdMember(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id_number: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=64)
+    relation: Relation
+
+
+class VerificationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    case_id: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,63}$")
+    purpose: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$", max_length=64)
+    region: str
+    operator: str = Field(min_length=1, max_length=64)
+    household: list[HouseholdMember] = Field(min_length=1, max_length=30)
+    categories: list[Category] = Field(default_factory=lambda: list(CATEGORIES), min_length=1)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        try:
+            return validate_region(value)
+        except InvalidRegion as exc:
+            raise ValueError(exc.detail) from None
+
+    @field_validator("categories")
+    @classmethod
+    def _unique(cls, value: list[Category]) -> list[Category]:
+        if len(set(value)) != len(value):
+            raise ValueError("categories must not repeat")
+        return value
+
+
+def parse_verification_request(body: dict[str, Any]) -> VerificationRequest:
+    """Validate the body; identity numbers are checked per GB 11643 and normalised (x -> X).
+
+    Raises :class:`InvalidIdNumber` naming the household position (never the number), or
+    :class:`InvalidInput` with field locations and messages (never the values).
+    """
+    try:
+        request = VerificationRequest.model_validate(body)
+    except ValidationError as exc:
+        errors = [{"loc": list(error["loc"]), "msg": error["msg"]} for error in exc.errors()]
+        raise InvalidInput("the verification request is not valid", errors=errors) from None
+    members = []
+    for index, member in enumerate(request.household):
+        try:
+            normalised = parse_id_number(member.id_number).value
+        except InvalidIdNumber as exc:
+            raise InvalidIdNumber(f"household member {index}: {exc.detail}", member_index=index) from None
+        members.append(member.model_copy(update={"id_number": normalised}))
+    if len({member.id_number for member in members}) != len(members):
+        raise InvalidInput("a household member is listed twice")
+    return request.model_copy(update={"household": members})

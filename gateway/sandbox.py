@@ -1,0 +1,179 @@
+"""``hedui sandbox``: the hub, the five simulated agencies and the synthetic population on loopback.
+
+When everything accepts connections, ``<data-dir>/sandbox.json`` is written (atomically); it is removed
+again at shutdown, so its presence means "the sandbox is up". Integrators and outside tests read it for the
+base URL, the member ids, the members' private JWKS files and the scenarios.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from adapters.testkit.agencies import start_agencies, stop_agencies
+from adapters.testkit.faults import FaultSettings
+from adapters.testkit.population import Population, generate
+from adapters.testkit.server import RunningAgency
+from gateway.app import create_app
+from gateway.context import HubContext
+from gateway.envelope import generate_member_jwks, init_key_dir
+from gateway.errors import ConfigurationError
+from gateway.settings import DEFAULT_HUB_ID, Settings
+
+# Sandbox members: synthetic unified social credit codes with valid GB 32100 check characters.
+SANDBOX_MEMBERS: dict[str, dict[str, str | None]] = {
+    "mis": {"id": "CN/GOV/11110101MB12345677/dibao-mis", "role": "local_mis", "region": "110101"},
+    "auditor": {"id": "CN/GOV/11100000MB9876543F/audit", "role": "auditor", "region": None},
+}
+
+
+@dataclass
+class Sandbox:
+    data_dir: Path = Path("var/sandbox")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    households: int = 2000
+    seed: int = 20260701
+    as_of: date = field(default_factory=date.today)
+    faults: dict[str, FaultSettings] = field(default_factory=dict)
+    hub_settings: dict[str, Any] = field(default_factory=dict)  # overrides of Settings fields
+
+    population: Population | None = None
+    agencies: dict[str, RunningAgency] = field(default_factory=dict)
+    base_url: str = ""
+    _app: FastAPI | None = None
+    _server: uvicorn.Server | None = None
+    _task: asyncio.Task[None] | None = None
+
+    @property
+    def sandbox_json(self) -> Path:
+        return self.data_dir / "sandbox.json"
+
+    @property
+    def hub(self) -> HubContext:
+        assert self._app is not None
+        hub: HubContext = self._app.state.hub
+        return hub
+
+    async def start(self) -> dict[str, Any]:
+        """Start everything; returns the sandbox.json document once all of it accepts connections."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.sandbox_json.unlink(missing_ok=True)
+        self.population = await asyncio.to_thread(generate, self.seed, self.households, self.as_of)
+        self.agencies = await start_agencies(self.population, host=self.host, faults=self.faults)
+        key_dir = self.data_dir / "keys"
+        if not key_dir.exists():
+            init_key_dir(key_dir)
+        database = self.data_dir / "hedui.db"
+        for stale in (database, database.with_name("hedui.db-wal"), database.with_name("hedui.db-shm")):
+            stale.unlink(missing_ok=True)
+        settings = Settings(
+            hub_id=DEFAULT_HUB_ID,
+            database_url=f"sqlite+aiosqlite:///{database}",
+            key_dir=key_dir,
+            agencies={name: agency.url for name, agency in self.agencies.items()},
+            **self.hub_settings,
+        )
+        self._app = app = create_app(settings)
+        config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                await self._task
+                raise ConfigurationError("the hub did not start")
+            await asyncio.sleep(0.02)
+        bound = self._server.servers[0].sockets[0].getsockname()
+        self.base_url = f"http://{self.host}:{bound[1]}"
+        members = await self._register_members()
+        await self._wait_until_reachable()
+        document = self._document(members)
+        _write_atomically(self.sandbox_json, json.dumps(document, ensure_ascii=False, indent=2))
+        return document
+
+    async def stop(self) -> None:
+        self.sandbox_json.unlink(missing_ok=True)
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await stop_agencies(self.agencies)
+        self.agencies = {}
+
+    async def _register_members(self) -> dict[str, dict[str, Any]]:
+        members_dir = self.data_dir / "members"
+        members_dir.mkdir(mode=0o700, exist_ok=True)
+        entries: dict[str, dict[str, Any]] = {}
+        for name, member in SANDBOX_MEMBERS.items():
+            private_path = members_dir / f"{name}.private.jwks.json"
+            public_path = members_dir / f"{name}.public.jwks.json"
+            if not private_path.exists():
+                private, public = generate_member_jwks()
+                _write_atomically(private_path, json.dumps(private, indent=2), mode=0o600)
+                _write_atomically(public_path, json.dumps(public, indent=2))
+            member_id, role, region = str(member["id"]), str(member["role"]), member["region"]
+            await self.hub.members.add(
+                member_id, role=role, region=region, public_jwks=json.loads(public_path.read_text()), name=name
+            )
+            entry: dict[str, Any] = {"id": member_id, "private_jwks": str(private_path.relative_to(self.data_dir))}
+            if region is not None:
+                entry["region"] = region
+            entries[name] = entry
+        return entries
+
+    async def _wait_until_reachable(self) -> None:
+        urls = [f"{self.base_url}/readyz"] + [f"{agency.url}/health" for agency in self.agencies.values()]
+        async with httpx.AsyncClient(timeout=5) as client:
+            for url in urls:
+                response = await client.get(url)
+                if response.status_code != 200:
+                    raise ConfigurationError(f"{url} answered HTTP {response.status_code}")
+
+    def _document(self, members: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        assert self.population is not None
+        scenarios = []
+        for scenario in self.population.scenarios:
+            household = self.population.household(scenario.household_id)
+            scenarios.append(
+                {
+                    "name": scenario.name,
+                    "description": scenario.description,
+                    "region": scenario.region,
+                    "purpose": scenario.purpose,
+                    "household": [
+                        {"id_number": p.id_number, "name": p.name, "relation": p.relation} for p in household.members
+                    ],
+                    "expected": dict(scenario.expected),
+                }
+            )
+        return {
+            "base_url": self.base_url,
+            "hub": {"id": DEFAULT_HUB_ID, "jwks_url": f"{self.base_url}/.well-known/jwks.json"},
+            "members": members,
+            "agencies": {name: agency.url for name, agency in self.agencies.items()},
+            "scenarios": scenarios,
+        }
+
+
+def _write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
+def reset(data_dir: Path) -> None:
+    """Forget a sandbox's keys and database (``hedui sandbox --reset``)."""
+    shutil.rmtree(data_dir, ignore_errors=True)

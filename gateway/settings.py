@@ -1,0 +1,39 @@
+"""Hub settings (pydantic-settings, environment prefix ``HEDUI_``); embedded defaults run with no server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.ids import MemberId
+
+DEFAULT_HUB_ID = "CN/GOV/11100000MB0348916Y/hub"
+
+
+class Settings(BaseSettings):
+    """Every knob of the hub. ``HEDUI_<NAME>`` in the environment overrides each field (JSON for maps)."""
+
+    model_config = SettingsConfigDict(env_prefix="HEDUI_", extra="ignore")
+
+    hub_id: str = Field(DEFAULT_HUB_ID, description="The hub's own member id (the `aud` of requests)")
+    database_url: str = Field(
+        "sqlite+aiosqlite:///var/hedui.db", description="SQLAlchemy async URL; PostgreSQL in production"
+    )
+    key_dir: Path = Field(Path("var/keys"), description="Directory of the hub's private keys (`hedui keys init`)")
+    agencies: dict[str, str] = Field(
+        default_factory=dict, description="Adapter name -> agency base URL; only these adapters are loaded"
+    )
+    source_timeout_s: float = Field(5.0, gt=0, description="Per-source deadline of one verification")
+    source_retries: int = Field(1, ge=0, le=5, description="Retries of a source after a connection failure")
+    source_concurrency: int = Field(64, ge=1, description="Concurrent requests per agency (its quota)")
+    breaker_failures: int = Field(5, ge=1, description="Consecutive failures that open a source's breaker")
+    breaker_reset_s: float = Field(30.0, gt=0, description="Seconds an open breaker waits before a trial call")
+    max_envelope_bytes: int = Field(1_048_576, description="Largest request envelope accepted")
+    migrate_on_start: bool = Field(True, description="Run Alembic migrations when the hub starts")
+
+    @field_validator("hub_id")
+    @classmethod
+    def _valid_member_id(cls, value: str) -> str:
+        return str(MemberId.parse(value))

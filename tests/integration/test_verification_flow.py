@@ -1,0 +1,222 @@
+"""The hub's whole path over real HTTP: sandbox (hub + five simulated agencies), HubClient, envelopes."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from gateway.client import HubClient
+from gateway.envelope import load_jwks, private_signing_key, seal
+from gateway.errors import InvalidIdNumber, NotFound
+from gateway.sandbox import Sandbox
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandbox]:
+    box = Sandbox(
+        data_dir=tmp_path_factory.mktemp("sandbox"),
+        port=0,
+        households=40,
+        hub_settings={"source_timeout_s": 1.0, "source_retries": 0},
+    )
+    await box.start()
+    try:
+        yield box
+    finally:
+        await box.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def client(sandbox: Sandbox) -> AsyncIterator[HubClient]:
+    async with HubClient.from_sandbox(sandbox.sandbox_json) as hub_client:
+        yield hub_client
+
+
+def document(sandbox: Sandbox) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(sandbox.sandbox_json.read_text(encoding="utf-8"))
+    return loaded
+
+
+def request_for(scenario: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    body = {
+        "case_id": f"{scenario['region']}-test-{uuid.uuid4().hex[:8]}",
+        "purpose": scenario["purpose"],
+        "region": scenario["region"],
+        "operator": "staff-0001",
+        "household": scenario["household"],
+    }
+    body.update(changes)
+    return body
+
+
+def scenario(sandbox: Sandbox, name: str) -> dict[str, Any]:
+    return next(s for s in document(sandbox)["scenarios"] if s["name"] == name)
+
+
+async def test_sandbox_json_describes_a_reachable_sandbox(sandbox: Sandbox) -> None:
+    doc = document(sandbox)
+    assert set(doc["agencies"]) == {"hukou", "civil_affairs", "tax", "housing", "banking"}
+    assert {"mis", "auditor"} <= set(doc["members"])
+    private = load_jwks(sandbox.data_dir / doc["members"]["mis"]["private_jwks"])
+    assert private_signing_key(private) is not None
+    async with httpx.AsyncClient() as http:
+        jwks = (await http.get(doc["hub"]["jwks_url"])).json()
+    assert {key["use"] for key in jwks["keys"]} >= {"sig", "enc"}
+    assert all("d" not in key for key in jwks["keys"])
+
+
+async def test_every_scenario_matches_its_stored_indicators(sandbox: Sandbox, client: HubClient) -> None:
+    scenarios = document(sandbox)["scenarios"]
+    assert len(scenarios) >= 10
+    for item in scenarios:
+        report = await client.verify(request_for(item))
+        assert report["status"] == "complete", item["name"]
+        assert report["indicators"] == item["expected"]["indicators"], item["name"]
+        assert [s["status"] for s in report["sources"]] == ["ok"] * 5
+
+
+async def test_stored_report_is_readable_by_its_requester_only(sandbox: Sandbox, client: HubClient) -> None:
+    report = await client.verify(request_for(scenario(sandbox, "clearly_eligible")))
+    again = await client.get_verification(report["verification_id"])
+    assert again == report
+    async with HubClient.from_sandbox(sandbox.sandbox_json, member="auditor") as other:
+        with pytest.raises(NotFound):
+            await other.get_verification(report["verification_id"])
+
+
+async def test_invalid_identity_number_is_422_without_echo(sandbox: Sandbox, client: HubClient) -> None:
+    item = scenario(sandbox, "clearly_eligible")
+    bad = item["household"][0]["id_number"][:17] + ("0" if item["household"][0]["id_number"][17] != "0" else "1")
+    household = [dict(item["household"][0], id_number=bad), *item["household"][1:]]
+    with pytest.raises(InvalidIdNumber) as caught:
+        await client.verify(request_for(item, household=household))
+    assert caught.value.extensions["status"] == 422
+    assert bad not in json.dumps(caught.value.extensions) and bad not in caught.value.detail
+
+
+async def test_timed_out_agency_yields_partial(sandbox: Sandbox, client: HubClient) -> None:
+    tax = sandbox.agencies["tax"].faults
+    tax.settings.hang_rate = 1.0
+    try:
+        started = time.perf_counter()
+        report = await client.verify(request_for(scenario(sandbox, "clearly_eligible")))
+        elapsed = time.perf_counter() - started
+    finally:
+        tax.settings.hang_rate = 0.0
+    statuses = {s["adapter"]: s["status"] for s in report["sources"]}
+    assert report["status"] == "partial"
+    assert statuses.pop("tax") == "timeout"
+    assert set(statuses.values()) == {"ok"}
+    assert report["indicators"]["monthly_income_total"] is None
+    assert report["indicators"]["financial_assets_total"] is not None
+    assert elapsed < 5, "the 1 s source deadline bounds the verification"
+
+
+# -- envelope failures over HTTP ------------------------------------------------------------------------
+
+
+def mis_keys(sandbox: Sandbox) -> tuple[str, Any, Any]:
+    doc = document(sandbox)
+    jwks = load_jwks(sandbox.data_dir / doc["members"]["mis"]["private_jwks"])
+    return doc["members"]["mis"]["id"], private_signing_key(jwks), jwks
+
+
+async def post_envelope(sandbox: Sandbox, token: str | bytes) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=sandbox.base_url) as http:
+        return await http.post("/v1/verifications", content=token, headers={"Content-Type": "application/jose"})
+
+
+async def hub_encryption_key(sandbox: Sandbox) -> Any:
+    return sandbox.hub.keys.encryption_key
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ("expired", 401, "expired"),
+        ("wrong_audience", 401, "wrong_audience"),
+        ("unknown_key", 401, "signature_invalid"),
+        ("garbage", 400, "envelope_invalid"),
+    ],
+)
+async def test_envelope_failures_have_problem_codes(sandbox: Sandbox, case: str, status: int, code: str) -> None:
+    from gateway.envelope import generate_member_jwks
+
+    member_id, signing_key, _ = mis_keys(sandbox)
+    body = request_for(scenario(sandbox, "clearly_eligible"))
+    audience = sandbox.hub.settings.hub_id
+    now: float | None = None
+    if case == "expired":
+        now = time.time() - 1000
+    elif case == "wrong_audience":
+        audience = "CN/GOV/11510502MB76543212/dibao-mis"
+    elif case == "unknown_key":
+        signing_key = private_signing_key(load_jwks(generate_member_jwks()[0]))
+    token = (
+        "not.a.jwe.at-all"
+        if case == "garbage"
+        else seal(
+            body,
+            issuer=member_id,
+            audience=audience,
+            signing_key=signing_key,
+            recipient_key=sandbox.hub.keys.encryption_key,
+            now=now,
+        ).token
+    )
+    response = await post_envelope(sandbox, token)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["code"] == code and problem["status"] == status
+    for member in body["household"]:
+        assert member["id_number"] not in response.text
+
+
+async def test_replayed_envelope_is_409(sandbox: Sandbox) -> None:
+    member_id, signing_key, _ = mis_keys(sandbox)
+    sealed = seal(
+        request_for(scenario(sandbox, "clearly_eligible")),
+        issuer=member_id,
+        audience=sandbox.hub.settings.hub_id,
+        signing_key=signing_key,
+        recipient_key=sandbox.hub.keys.encryption_key,
+    )
+    assert (await post_envelope(sandbox, sealed.token)).status_code == 201
+    replay = await post_envelope(sandbox, sealed.token)
+    assert (replay.status_code, replay.json()["code"]) == (409, "replayed")
+
+
+async def test_wrong_media_type_is_415(sandbox: Sandbox) -> None:
+    async with httpx.AsyncClient(base_url=sandbox.base_url) as http:
+        response = await http.post("/v1/verifications", json={"case_id": "x"})
+    assert (response.status_code, response.json()["code"]) == (415, "unsupported_media_type")
+
+
+async def test_metrics_and_health(sandbox: Sandbox, client: HubClient) -> None:
+    await client.verify(request_for(scenario(sandbox, "two_homes")))
+    async with httpx.AsyncClient(base_url=sandbox.base_url) as http:
+        metrics = (await http.get("/metrics")).text
+        assert (await http.get("/healthz")).json() == {"status": "ok"}
+        ready = (await http.get("/readyz")).json()
+    assert ready["status"] == "ready" and all(ready["sources"].values())
+    assert 'hedui_verifications_total{purpose="dibao.application",status="complete"}' in metrics
+    assert "hedui_source_seconds_bucket" in metrics
+    for item in document(sandbox)["scenarios"]:
+        for member in item["household"]:
+            assert member["id_number"] not in metrics
+
+
+async def test_private_jwks_file_is_owner_only(sandbox: Sandbox) -> None:
+    path = Path(sandbox.data_dir) / document(sandbox)["members"]["mis"]["private_jwks"]
+    assert path.stat().st_mode & 0o077 == 0
