@@ -77,7 +77,7 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def migrate(url: str, revision: str = "head") -> None:
+def migrate(url: str, revision: str = "heads") -> None:
     """Bring the schema at ``url`` up to ``revision`` (blocking; call at start-up or from the CLI)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
@@ -85,6 +85,6 @@ def migrate(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-async def migrate_async(url: str, revision: str = "head") -> None:
+async def migrate_async(url: str, revision: str = "heads") -> None:
     """:func:`migrate` from inside a running event loop (Alembic's env runs its own loop)."""
     await asyncio.to_thread(migrate, url, revision)

@@ -220,3 +220,59 @@ async def test_metrics_and_health(sandbox: Sandbox, client: HubClient) -> None:
 async def test_private_jwks_file_is_owner_only(sandbox: Sandbox) -> None:
     path = Path(sandbox.data_dir) / document(sandbox)["members"]["mis"]["private_jwks"]
     assert path.stat().st_mode & 0o077 == 0
+
+
+# -- another JOSE library end to end ----------------------------------------------------------------------
+
+
+async def test_a_jwcrypto_client_is_served_and_can_open_the_answer(sandbox: Sandbox) -> None:
+    """A local MIS on another stack (here jwcrypto, standing in for nimbus-jose-jwt) builds the nested JWT of
+    DESIGN §4 itself; the hub accepts it and the sealed report opens and verifies with the same library."""
+    import base64
+    import hashlib
+
+    from jwcrypto import jwe as cjwe
+    from jwcrypto import jwk as cjwk
+    from jwcrypto import jws as cjws
+
+    doc = document(sandbox)
+    private = json.loads((sandbox.data_dir / doc["members"]["mis"]["private_jwks"]).read_text())
+    signer = cjwk.JWK(**next(k for k in private["keys"] if k["use"] == "sig"))
+    decrypter = cjwk.JWK(**next(k for k in private["keys"] if k["use"] == "enc"))
+    async with httpx.AsyncClient(base_url=sandbox.base_url) as http:
+        hub_jwks = (await http.get("/.well-known/jwks.json")).json()
+    hub_enc = cjwk.JWK(**next(k for k in hub_jwks["keys"] if k["use"] == "enc"))
+    hub_sig = cjwk.JWK(**next(k for k in hub_jwks["keys"] if k["use"] == "sig"))
+
+    now = int(time.time())
+    claims = {
+        "iss": doc["members"]["mis"]["id"],
+        "aud": doc["hub"]["id"],
+        "iat": now,
+        "exp": now + 120,
+        "jti": str(uuid.uuid4()),
+        "body": request_for(scenario(sandbox, "clearly_eligible")),
+    }
+    inner = cjws.JWS(json.dumps(claims).encode())
+    inner.add_signature(
+        signer, alg="EdDSA", protected={"alg": "EdDSA", "kid": signer.thumbprint(), "typ": "hedui+jwt"}
+    )
+    request_jws = inner.serialize(compact=True)
+    outer = cjwe.JWE(
+        request_jws.encode(),
+        protected={"alg": "ECDH-ES+A256KW", "enc": "A256GCM", "kid": hub_enc.thumbprint(), "cty": "JWT"},
+    )
+    outer.add_recipient(hub_enc)
+    response = await post_envelope(sandbox, outer.serialize(compact=True))
+    assert response.status_code == 201, response.text
+
+    answer = cjwe.JWE()
+    answer.deserialize(response.text, key=decrypter)
+    verified = cjws.JWS()
+    verified.deserialize(answer.payload.decode(), key=hub_sig)
+    payload = json.loads(verified.payload)
+    expected_binding = base64.urlsafe_b64encode(hashlib.sha256(request_jws.encode()).digest()).rstrip(b"=")
+    assert payload["req"] == expected_binding.decode()
+    assert payload["aud"] == claims["iss"]
+    assert payload["body"]["status"] == "complete"
+    assert payload["body"]["indicators"] == scenario(sandbox, "clearly_eligible")["expected"]["indicators"]
