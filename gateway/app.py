@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from gateway.api import service, verifications
+from gateway.api import federation, oauth2, service, verifications
 from gateway.api.problems import install_problem_handlers
 from gateway.context import open_hub
 from gateway.metrics import HubMetrics
@@ -36,5 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     install_problem_handlers(app)
     app.include_router(service.router)
+    app.include_router(oauth2.router)
+    app.include_router(federation.router)
     app.include_router(verifications.router)
     return app

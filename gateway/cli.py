@@ -17,9 +17,11 @@ app = typer.Typer(help="Hedui (核对): federated means-test verification hub.",
 keys_app = typer.Typer(help="The hub's key material.", no_args_is_help=True)
 members_app = typer.Typer(help="Federation members.", no_args_is_help=True)
 db_app = typer.Typer(help="The hub's database.", no_args_is_help=True)
+federation_app = typer.Typer(help="Signed federation metadata.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(members_app, name="members")
 app.add_typer(db_app, name="db")
+app.add_typer(federation_app, name="federation")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -46,6 +48,81 @@ def keys_init(
     console.print(f"hub keys written to {directory} (private files mode 0600)")
     for jwk in keys.public_jwks()["keys"]:
         console.print(f"  {jwk['use']}  {jwk['crv']:8} kid={jwk['kid']}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_dir: Annotated[Path | None, typer.Option(help="Key directory (default: HEDUI_KEY_DIR or var/keys)")] = None,
+    grace_s: Annotated[float, typer.Option(help="Seconds before the new signing key starts signing")] = 86400,
+) -> None:
+    """Add a new hub key pair; both old and new are published, the new one signs after the grace period."""
+    from gateway.envelope import rotate_key_dir
+    from gateway.settings import Settings
+
+    directory = key_dir or Settings().key_dir
+    try:
+        signing_kid, encryption_kid = rotate_key_dir(directory, grace_s=grace_s)
+    except HeduiError as exc:
+        raise _fail(exc) from exc
+    console.print(f"new signing key {signing_kid} (signs in {grace_s:.0f} s), new encryption key {encryption_kid}")
+    console.print("running hubs pick the keys up within a second; retire old keys with `hedui keys retire KID`")
+
+
+@keys_app.command("retire")
+def keys_retire(
+    kid: Annotated[str, typer.Argument(help="Key id to remove")],
+    key_dir: Annotated[Path | None, typer.Option(help="Key directory (default: HEDUI_KEY_DIR or var/keys)")] = None,
+) -> None:
+    """Remove an old hub key: what it signed no longer verifies, what was sealed to it no longer opens."""
+    from gateway.envelope import retire_key
+    from gateway.settings import Settings
+
+    try:
+        retire_key(key_dir or Settings().key_dir, kid)
+    except HeduiError as exc:
+        raise _fail(exc) from exc
+    console.print(f"key {kid} retired")
+
+
+@federation_app.command("export")
+def federation_export(
+    out: Annotated[Path | None, typer.Option(help="Write the JWS here instead of standard output")] = None,
+) -> None:
+    """Write the signed federation metadata (a compact JWS) for offline distribution."""
+    from gateway.envelope import HubKeys
+    from gateway.members import MemberRegistry
+    from gateway.members.federation import federation_claims, sign_federation
+    from gateway.settings import Settings
+    from gateway.store import Database, migrate
+
+    settings = Settings()
+
+    async def run() -> str:
+        database = Database(settings.database_url)
+        try:
+            members = await MemberRegistry(database).list()
+        finally:
+            await database.dispose()
+        keys = HubKeys.load(settings.key_dir)
+        claims = federation_claims(
+            hub_id=settings.hub_id,
+            base_url=settings.public_url,
+            members=members,
+            hub_jwks=keys.public_jwks(),
+            lifetime_s=settings.federation_lifetime_s,
+        )
+        return sign_federation(claims, keys)
+
+    try:
+        migrate(settings.database_url)
+        document = asyncio.run(run())
+    except HeduiError as exc:
+        raise _fail(exc) from exc
+    if out is None:
+        typer.echo(document)
+    else:
+        out.write_text(document + "\n", encoding="utf-8")
+        console.print(f"federation metadata written to {out}")
 
 
 @members_app.command("add")

@@ -1,4 +1,5 @@
-"""``HubClient``: the Python SDK of a local MIS. It seals requests, opens and checks responses, and turns
+"""``HubClient``: the Python SDK of a local MIS. It obtains and refreshes OAuth2 access tokens by itself
+(client credentials with private_key_jwt, RFC 7523), seals requests, opens and checks responses, and turns
 problem responses into the same ``gateway.errors`` classes the hub raised.
 
     async with HubClient.from_sandbox("var/sandbox/sandbox.json") as client:
@@ -8,6 +9,7 @@ problem responses into the same ``gateway.errors`` classes the hub raised.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -15,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from gateway.auth import CLIENT_ASSERTION_TYPE, client_assertion
 from gateway.envelope import (
     MemoryReplayCache,
     OpenedMessage,
@@ -25,7 +28,7 @@ from gateway.envelope import (
     public_encryption_key,
     seal,
 )
-from gateway.errors import RemoteProblem, SourceUnavailable, error_class_for
+from gateway.errors import InvalidToken, RemoteProblem, SignatureInvalid, SourceUnavailable, error_class_for
 
 JOSE = "application/jose"
 
@@ -40,6 +43,7 @@ class HubClient:
         hub_id: str,
         hub_jwks: Mapping[str, Any] | None = None,
         timeout_s: float = 30.0,
+        scope: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.member_id = member_id
@@ -48,8 +52,14 @@ class HubClient:
         self._signing_key = private_signing_key(keys)
         self._decryption_keys = keys
         self._hub_jwks = dict(hub_jwks) if hub_jwks is not None else None
+        # A JWKS given here (e.g. from verified federation metadata) is a trust anchor: never refetched.
+        self._hub_jwks_pinned = hub_jwks is not None
         self._replay = MemoryReplayCache()  # a response is accepted once, like a request at the hub
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s)
+        self._scope = scope
+        self._token_endpoint: str | None = None
+        self._access_token: str | None = None
+        self._token_expires = 0.0
 
     @classmethod
     def from_sandbox(cls, sandbox_json: str | Path, member: str = "mis") -> HubClient:
@@ -81,9 +91,42 @@ class HubClient:
 
     async def get_verification(self, verification_id: str) -> dict[str, Any]:
         """``GET /v1/verifications/{id}``: a stored report of this member."""
-        return (
-            await self._exchange("GET", f"/v1/verifications/{verification_id}", {"verification_id": verification_id})
-        ).body
+        response = await self._send("GET", f"/v1/verifications/{verification_id}", None)
+        return (await self._open(response, None)).body
+
+    async def post_envelope(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Seal ``body``, POST it to ``path`` and return the opened answer's body (any envelope endpoint)."""
+        return (await self._exchange("POST", path, body)).body
+
+    async def access_token(self) -> str:
+        """A valid access token, fetched (or refreshed 30 s before it expires) from the token endpoint."""
+        if self._access_token is None or time.time() > self._token_expires - 30:
+            endpoint = await self._discover_token_endpoint()
+            form = {
+                "grant_type": "client_credentials",
+                "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                "client_assertion": client_assertion(self.member_id, self._signing_key, endpoint),
+            }
+            if self._scope:
+                form["scope"] = self._scope
+            try:
+                response = await self._http.post(endpoint, data=form)
+            except httpx.HTTPError as exc:
+                raise SourceUnavailable("the hub's token endpoint could not be reached") from exc
+            answer = response.json()
+            if response.status_code != 200:
+                error = str(answer.get("error", "remote_problem"))
+                raise error_class_for(error)(str(answer.get("error_description", error)), status=response.status_code)
+            self._access_token = str(answer["access_token"])
+            self._token_expires = time.time() + float(answer["expires_in"])
+        return self._access_token
+
+    async def _discover_token_endpoint(self) -> str:
+        if self._token_endpoint is None:
+            response = await self._http.get("/.well-known/oauth-authorization-server")
+            response.raise_for_status()
+            self._token_endpoint = str(response.json()["token_endpoint"])
+        return self._token_endpoint
 
     async def _exchange(self, method: str, path: str, body: Mapping[str, Any]) -> OpenedMessage:
         hub_jwks = await self._hub_keys()
@@ -94,25 +137,46 @@ class HubClient:
             signing_key=self._signing_key,
             recipient_key=public_encryption_key(hub_jwks),
         )
-        try:
-            if method == "POST":
-                response = await self._http.post(path, content=sealed.token, headers={"Content-Type": JOSE})
-            else:
-                response = await self._http.get(path, headers={"Hedui-Envelope": sealed.token})
-        except httpx.HTTPError as exc:
-            raise SourceUnavailable("the hub could not be reached") from exc
-        if response.headers.get("content-type", "").startswith("application/problem+json"):
-            raise _problem(response)
-        if response.status_code >= 300 or not response.headers.get("content-type", "").startswith(JOSE):
-            raise RemoteProblem(f"unexpected answer HTTP {response.status_code}", status=response.status_code)
-        return await open_envelope(
-            response.content,
-            decryption_keys=self._decryption_keys,
-            resolver=StaticKeyResolver({self.hub_id: hub_jwks}),
-            audience=self.member_id,
-            replay=self._replay,
-            expected_request_jws=sealed.jws,
-        )
+        response = await self._send(method, path, sealed.token)
+        return await self._open(response, sealed.jws)
+
+    async def _send(self, method: str, path: str, token: str | None) -> httpx.Response:
+        for attempt in range(2):
+            headers = {"Authorization": f"Bearer {await self.access_token()}"}
+            if token is not None:
+                headers["Content-Type"] = JOSE
+            try:
+                response = await self._http.request(method, path, content=token, headers=headers)
+            except httpx.HTTPError as exc:
+                raise SourceUnavailable("the hub could not be reached") from exc
+            problem = _problem(response)
+            if isinstance(problem, InvalidToken) and attempt == 0:
+                self._access_token = None  # revoked or the hub rotated keys: fetch a new token once
+                continue
+            if problem is not None:
+                raise problem
+            if response.status_code >= 300 or not response.headers.get("content-type", "").startswith(JOSE):
+                raise RemoteProblem(f"unexpected answer HTTP {response.status_code}", status=response.status_code)
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _open(self, response: httpx.Response, request_jws: bytes | None) -> OpenedMessage:
+        for attempt in range(2):
+            hub_jwks = await self._hub_keys()
+            try:
+                return await open_envelope(
+                    response.content,
+                    decryption_keys=self._decryption_keys,
+                    resolver=StaticKeyResolver({self.hub_id: hub_jwks}),
+                    audience=self.member_id,
+                    replay=self._replay,
+                    expected_request_jws=request_jws,
+                )
+            except SignatureInvalid:
+                if attempt or self._hub_jwks_pinned:
+                    raise
+                self._hub_jwks = None  # the hub may have rotated its signing key: fetch its JWKS once more
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _hub_keys(self) -> dict[str, Any]:
         if self._hub_jwks is None:
@@ -122,7 +186,9 @@ class HubClient:
         return self._hub_jwks
 
 
-def _problem(response: httpx.Response) -> Exception:
+def _problem(response: httpx.Response) -> Exception | None:
+    if not response.headers.get("content-type", "").startswith("application/problem+json"):
+        return None
     problem = response.json()
     code = str(problem.get("code", "remote_problem"))
     extensions = {k: v for k, v in problem.items() if k not in {"type", "title", "detail", "code"}}

@@ -9,9 +9,18 @@ import logging
 from dataclasses import dataclass
 
 from adapters.base import AdapterSettings
+from gateway.auth import (
+    AccessTokenIssuer,
+    AccessTokenValidator,
+    Caller,
+    ClientAssertionVerifier,
+    ExternalIssuer,
+    PurposeCatalog,
+)
 from gateway.broker import Broker, SourcePolicy, load_adapters
-from gateway.envelope import HubKeys, OpenedMessage, SqlReplayCache, open_envelope
-from gateway.errors import ConfigurationError
+from gateway.contracts import CONTRACTS_DIR
+from gateway.envelope import HubKeys, KeyRing, OpenedMessage, SqlReplayCache, open_envelope
+from gateway.errors import ConfigurationError, SenderMismatch
 from gateway.meanstest.flow import VerificationService
 from gateway.members import MemberRegistry
 from gateway.metrics import HubMetrics
@@ -26,16 +35,29 @@ log = logging.getLogger(__name__)
 class HubContext:
     settings: Settings
     database: Database
-    keys: HubKeys
+    keyring: KeyRing
     members: MemberRegistry
     broker: Broker
     replay: SqlReplayCache
     metrics: HubMetrics
+    purposes: PurposeCatalog
+    token_issuer: AccessTokenIssuer
+    tokens: AccessTokenValidator
+    client_assertions: ClientAssertionVerifier
     verifications: VerificationService
 
-    async def open_request(self, token: bytes) -> OpenedMessage:
-        """Open a request envelope addressed to this hub (DESIGN §4); raises EnvelopeError subclasses."""
-        return await open_envelope(
+    @property
+    def keys(self) -> HubKeys:
+        return self.keyring.current
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.settings.public_url}/oauth2/token"
+
+    async def open_request(self, token: bytes, caller: Caller) -> OpenedMessage:
+        """Open a request envelope addressed to this hub (DESIGN §4) and check that the member who signed it
+        is the one the access token was issued to (so one member's token cannot carry another's message)."""
+        opened = await open_envelope(
             token,
             decryption_keys=self.keys.decryption_keys,
             resolver=self.members,
@@ -43,6 +65,9 @@ class HubContext:
             replay=self.replay,
             max_bytes=self.settings.max_envelope_bytes,
         )
+        if opened.issuer != caller.member_id:
+            raise SenderMismatch("the envelope's signer is not the access token's subject")
+        return opened
 
     async def aclose(self) -> None:
         await self.broker.aclose()
@@ -50,14 +75,17 @@ class HubContext:
 
 
 async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> HubContext:
-    if not (settings.key_dir / "hub.private.jwks.json").exists():
-        raise ConfigurationError(f"no hub keys in {settings.key_dir}; run `hedui keys init` first")
-    keys = HubKeys.load(settings.key_dir)
+    try:
+        keyring = KeyRing(settings.key_dir)
+    except (ConfigurationError, OSError) as exc:
+        raise ConfigurationError(f"no usable hub keys in {settings.key_dir}; run `hedui keys init` first") from exc
     if settings.migrate_on_start:
         await migrate_async(settings.database_url)
     database = Database(settings.database_url)
     metrics = metrics or HubMetrics()
     members = MemberRegistry(database)
+    replay = SqlReplayCache(database)
+    purposes = PurposeCatalog.load(CONTRACTS_DIR / "purposes.yaml")
     adapter_settings = AdapterSettings(timeout_s=settings.source_timeout_s)
     broker = Broker(
         load_adapters(settings.agencies, adapter_settings),
@@ -70,15 +98,42 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
         ),
         metrics,
     )
+    external = None
+    if settings.external_issuer:
+        if not (settings.external_jwks_url and settings.external_audience):
+            raise ConfigurationError("an external issuer needs external_jwks_url and external_audience")
+        external = ExternalIssuer(settings.external_issuer, settings.external_jwks_url, settings.external_audience)
+
+    def current_keys() -> HubKeys:
+        return keyring.current
+
+    token_endpoint = f"{settings.public_url}/oauth2/token"
     return HubContext(
         settings=settings,
         database=database,
-        keys=keys,
+        keyring=keyring,
         members=members,
         broker=broker,
-        replay=SqlReplayCache(database),
+        replay=replay,
         metrics=metrics,
+        purposes=purposes,
+        token_issuer=AccessTokenIssuer(
+            current_keys,
+            issuer=settings.public_url,
+            audience=settings.hub_id,
+            lifetime_s=settings.access_token_lifetime_s,
+        ),
+        tokens=AccessTokenValidator(
+            current_keys, members, issuer=settings.public_url, audience=settings.hub_id, external=external
+        ),
+        client_assertions=ClientAssertionVerifier(members, replay, audiences={token_endpoint, settings.public_url}),
         verifications=VerificationService(
-            hub_id=settings.hub_id, database=database, keys=keys, members=members, broker=broker, metrics=metrics
+            hub_id=settings.hub_id,
+            database=database,
+            keys=current_keys,
+            members=members,
+            broker=broker,
+            metrics=metrics,
+            purposes=purposes,
         ),
     )

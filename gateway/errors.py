@@ -124,6 +124,65 @@ class Forbidden(HeduiError):
     title = "Forbidden"
 
 
+class InvalidToken(HeduiError):
+    """No, or a bad, expired or foreign bearer token (RFC 6750 §3.1 ``invalid_token``)."""
+
+    status = 401
+    code = "invalid_token"
+    title = "A valid bearer access token is required"
+
+
+class ScopeMissing(Forbidden):
+    """RFC 6750 §3.1 ``insufficient_scope``."""
+
+    code = "scope_missing"
+    title = "The access token lacks the scope this endpoint needs"
+
+
+class SenderMismatch(Forbidden):
+    code = "sender_mismatch"
+    title = "The envelope is signed by another member than the access token's subject"
+
+
+class PurposeNotAllowed(Forbidden):
+    code = "purpose_not_allowed"
+    title = "This member may not use this purpose"
+
+
+class RegionNotAllowed(Forbidden):
+    code = "region_not_allowed"
+    title = "This member may not request cases of this region for this purpose"
+
+
+class CategoryNotAllowed(Forbidden):
+    code = "category_not_allowed"
+    title = "The purpose does not cover a requested data category"
+
+
+class TokenRequestError(HeduiError):
+    """Token endpoint failures, rendered as RFC 6749 §5.2 error responses (not RFC 9457 problems)."""
+
+    status = 400
+    code = "invalid_request"
+    title = "The token request is not valid"
+
+
+class InvalidClient(TokenRequestError):
+    status = 401
+    code = "invalid_client"
+    title = "Client authentication failed"
+
+
+class InvalidScope(TokenRequestError):
+    code = "invalid_scope"
+    title = "The requested scope is not allowed for this client"
+
+
+class UnsupportedGrantType(TokenRequestError):
+    code = "unsupported_grant_type"
+    title = "Only the client_credentials grant is supported"
+
+
 class UnknownMember(SignatureInvalid):
     """The sender is not a registered member: treated like an unknown key, so as not to reveal membership."""
 
@@ -183,3 +242,130 @@ def error_class_for(code: str) -> type[HeduiError]:
             found = cls
         pending.extend(cls.__subclasses__())
     return found
+
+
+# -- consent (DESIGN §8) -------------------------------------------------------------------------------
+
+
+class ConsentMissing(Forbidden):
+    """A household member has no usable consent for this purpose, these categories and this requester.
+
+    The problem's ``members`` extension lists the failing household positions and each one's reason
+    (``[{"index": 1, "reason": "consent_revoked"}]``), never identity numbers. The two subclasses name the
+    one reason when every failing member shares it; mixed reasons are reported as this class.
+    """
+
+    code = "consent_missing"
+    title = "A household member has not consented to this check"
+
+
+class ConsentRevoked(ConsentMissing):
+    code = "consent_revoked"
+    title = "A household member's consent has been revoked"
+
+
+class ConsentExpired(ConsentMissing):
+    code = "consent_expired"
+    title = "A household member's consent has expired"
+
+
+class ConsentAlreadyRegistered(Conflict):
+    """The same signed form (evidence digest) is already registered for this person."""
+
+    code = "consent_already_registered"
+    title = "This consent is already registered"
+
+
+class ConsentAlreadyRevoked(Conflict):
+    code = "consent_already_revoked"
+    title = "This consent has already been revoked"
+
+
+class ConsentImportInvalid(InvalidInput):
+    """A consent CSV file has errors; ``errors`` lists ``{"row", "field", "msg"}`` without any cell values."""
+
+    code = "consent_import_invalid"
+    title = "The consent file has errors; nothing was imported"
+
+
+class ReceiptInvalid(HeduiError):
+    """A consent receipt is malformed, not of the receipt type, or not signed by a key of the hub."""
+
+    status = 400
+    code = "receipt_invalid"
+    title = "The consent receipt does not verify"
+
+
+# -- registry (issue 7) --------------------------------------------------------------------------------
+
+
+class EnrollmentNotOwned(Forbidden):
+    """Only the local MIS that reported an enrollment may end it."""
+
+    code = "enrollment_not_owned"
+    title = "This enrollment was reported by another member"
+
+
+class RegionNotCovered(Forbidden):
+    """A member acted on a region outside its own GB/T 2260 division."""
+
+    code = "region_not_covered"
+    title = "The region lies outside the member's region"
+
+
+# -- the audit log (DESIGN §9) -------------------------------------------------------------------------
+
+
+class AuditUnavailable(StoreUnavailable):
+    """An audit entry could not be committed; whatever it was to record must not happen."""
+
+    code = "audit_unavailable"
+    title = "The audit log cannot record this access now"
+
+
+class AuditEntryInvalid(InvalidInput):
+    """An audit entry does not fit its type's schema (the offending values are never echoed)."""
+
+    code = "audit_entry_invalid"
+    title = "The audit entry is not valid"
+
+
+class PersonalDataInAuditEntry(AuditEntryInvalid):
+    """An audit entry carries what looks like raw personal data, such as a resident identity number."""
+
+    code = "personal_data_in_audit_entry"
+    title = "Audit entries may not carry raw personal data"
+
+
+class ProofInvalid(HeduiError):
+    """A Merkle inclusion or consistency proof does not verify (RFC 9162 §2.1.3.2, §2.1.4.2)."""
+
+    status = 422
+    code = "proof_invalid"
+    title = "The Merkle proof does not verify"
+
+
+class CheckpointInvalid(HeduiError):
+    """A signed note or checkpoint is malformed, or not signed by the expected key (c2sp.org/signed-note)."""
+
+    status = 422
+    code = "checkpoint_invalid"
+    title = "The checkpoint is malformed or its signature does not verify"
+
+
+class AuditLogCorrupt(HeduiError):
+    """The stored log does not match its own hashes or signed checkpoints: rows were edited, moved or
+    deleted. ``leaf_index`` names the first bad entry where one can be named."""
+
+    code = "audit_log_corrupt"
+    title = "The audit log fails verification"
+
+
+# -- means-test policies (issue 7) ---------------------------------------------------------------------
+
+
+class PolicyNotFound(NotFound):
+    """No policy of contracts/policies covers this region and programme on the reference date."""
+
+    code = "policy_not_found"
+    title = "No means-test policy is in effect for this region and programme"

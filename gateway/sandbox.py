@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -32,10 +33,15 @@ from gateway.errors import ConfigurationError
 from gateway.settings import DEFAULT_HUB_ID, Settings
 
 # Sandbox members: synthetic unified social credit codes with valid GB 32100 check characters.
+# "mis" is the local MIS of Beijing Dongcheng; one more local MIS per other region of the population, so each
+# scenario is requested by the office of its own region ("member" in each scenario of sandbox.json).
 SANDBOX_MEMBERS: dict[str, dict[str, str | None]] = {
     "mis": {"id": "CN/GOV/11110101MB12345677/dibao-mis", "role": "local_mis", "region": "110101"},
+    "mis_510502": {"id": "CN/GOV/11510502MB76543212/dibao-mis", "role": "local_mis", "region": "510502"},
+    "mis_450902": {"id": "CN/GOV/11450902MB24681353/dibao-mis", "role": "local_mis", "region": "450902"},
     "auditor": {"id": "CN/GOV/11100000MB9876543F/audit", "role": "auditor", "region": None},
 }
+_MIS_BY_REGION = {str(m["region"]): name for name, m in SANDBOX_MEMBERS.items() if m["role"] == "local_mis"}
 
 
 @dataclass
@@ -78,24 +84,26 @@ class Sandbox:
         database = self.data_dir / "hedui.db"
         for stale in (database, database.with_name("hedui.db-wal"), database.with_name("hedui.db-shm")):
             stale.unlink(missing_ok=True)
+        # Bind first, so that the hub knows its own URL (its OAuth2 issuer id) even on a free port (0).
+        listener = socket.create_server((self.host, self.port), reuse_port=False)
+        self.base_url = f"http://{self.host}:{listener.getsockname()[1]}"
         settings = Settings(
             hub_id=DEFAULT_HUB_ID,
             database_url=f"sqlite+aiosqlite:///{database}",
             key_dir=key_dir,
+            public_url=self.base_url,
             agencies={name: agency.url for name, agency in self.agencies.items()},
             **self.hub_settings,
         )
         self._app = app = create_app(settings)
-        config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(app, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
+        self._task = asyncio.create_task(self._server.serve(sockets=[listener]))
         while not self._server.started:
             if self._task.done():
                 await self._task
                 raise ConfigurationError("the hub did not start")
             await asyncio.sleep(0.02)
-        bound = self._server.servers[0].sockets[0].getsockname()
-        self.base_url = f"http://{self.host}:{bound[1]}"
         members = await self._register_members()
         await self._wait_until_reachable()
         document = self._document(members)
@@ -151,6 +159,7 @@ class Sandbox:
                     "description": scenario.description,
                     "region": scenario.region,
                     "purpose": scenario.purpose,
+                    "member": _MIS_BY_REGION[scenario.region],
                     "household": [
                         {"id_number": p.id_number, "name": p.name, "relation": p.relation} for p in household.members
                     ],

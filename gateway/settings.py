@@ -22,6 +22,14 @@ class Settings(BaseSettings):
         "sqlite+aiosqlite:///var/hedui.db", description="SQLAlchemy async URL; PostgreSQL in production"
     )
     key_dir: Path = Field(Path("var/keys"), description="Directory of the hub's private keys (`hedui keys init`)")
+    public_url: str = Field(
+        "http://127.0.0.1:8080", description="Base URL of the hub as clients reach it: OAuth2 issuer identifier"
+    )
+    access_token_lifetime_s: int = Field(300, gt=0, le=300, description="Lifetime of issued access tokens")
+    federation_lifetime_s: int = Field(86400, gt=0, description="Validity of signed federation metadata")
+    external_issuer: str | None = Field(None, description="Trust this OAuth2 issuer's tokens instead of our own")
+    external_jwks_url: str | None = Field(None, description="JWKS URL of the external issuer")
+    external_audience: str | None = Field(None, description="Audience the external issuer's tokens must name")
     agencies: dict[str, str] = Field(
         default_factory=dict, description="Adapter name -> agency base URL; only these adapters are loaded"
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import Request, Response
 
+from gateway.auth import Caller
 from gateway.context import HubContext
-from gateway.errors import EnvelopeInvalid, HeduiError
+from gateway.errors import EnvelopeInvalid, HeduiError, ScopeMissing
 
 JOSE_MEDIA_TYPE = "application/jose"
 
@@ -19,6 +22,18 @@ class UnsupportedMediaType(HeduiError):
 def hub_of(request: Request) -> HubContext:
     hub: HubContext = request.app.state.hub
     return hub
+
+
+def require_scope(scope: str) -> Callable[[Request], Awaitable[Caller]]:
+    """A FastAPI dependency: the caller of a request whose bearer token (RFC 6750) holds ``scope``."""
+
+    async def caller_with_scope(request: Request) -> Caller:
+        caller = await hub_of(request).tokens.authenticate(request.headers.get("authorization"))
+        if scope not in caller.scopes:
+            raise ScopeMissing(f"this endpoint needs the scope {scope!r}", scope=scope)
+        return caller
+
+    return caller_with_scope
 
 
 async def envelope_body(request: Request) -> bytes:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Header, Request, Response
+from typing import Annotated
 
-from gateway.api.deps import envelope_body, hub_of, jose_response
+from fastapi import APIRouter, Depends, Header, Request, Response
+
+from gateway.api.deps import envelope_body, hub_of, jose_response, require_scope
+from gateway.auth import Caller
 from gateway.errors import InvalidInput
+
+VerifyCaller = Annotated[Caller, Depends(require_scope("verify"))]
 
 router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
 
@@ -18,23 +23,29 @@ _ENVELOPE_BODY = {
 
 
 @router.post("", status_code=201, openapi_extra=_ENVELOPE_BODY, response_class=Response)
-async def create_verification(request: Request) -> Response:
+async def create_verification(request: Request, caller: VerifyCaller) -> Response:
     """Verify a household. The sealed report comes back at once; ``Location`` names it for later reads."""
     hub = hub_of(request)
-    opened = await hub.open_request(await envelope_body(request))
-    verification_id, sealed = await hub.verifications.verify(opened)
+    opened = await hub.open_request(await envelope_body(request), caller)
+    verification_id, sealed = await hub.verifications.verify(opened, caller)
     return jose_response(sealed.token, 201, {"Location": f"/v1/verifications/{verification_id}"})
 
 
 @router.get("/{verification_id}", response_class=Response)
 async def read_verification(
-    verification_id: str, request: Request, hedui_envelope: str = Header(description="a sealed request envelope")
+    verification_id: str,
+    request: Request,
+    caller: VerifyCaller,
+    hedui_envelope: Annotated[str | None, Header(description="optional sealed request envelope")] = None,
 ) -> Response:
-    """The stored report, to its requester. The caller proves who it is with a sealed request envelope in
-    the ``Hedui-Envelope`` header whose body is ``{"verification_id": <id>}``."""
+    """The stored report, sealed to its requester. The bearer token identifies the caller; the
+    ``Hedui-Envelope`` header of 0.1 clients (a sealed ``{"verification_id": <id>}``) is still accepted, and
+    then the answer is bound to it (``req``)."""
     hub = hub_of(request)
-    opened = await hub.open_request(hedui_envelope.encode())
-    if opened.body.get("verification_id") != verification_id:
-        raise InvalidInput("the envelope names another verification")
-    sealed = await hub.verifications.report(opened, verification_id)
+    opened = None
+    if hedui_envelope is not None:
+        opened = await hub.open_request(hedui_envelope.encode(), caller)
+        if opened.body.get("verification_id") != verification_id:
+            raise InvalidInput("the envelope names another verification")
+    sealed = await hub.verifications.report(caller, verification_id, opened)
     return jose_response(sealed.token)

@@ -9,12 +9,15 @@ from gateway.envelope._open import CLOCK_SKEW_S, OpenedMessage, open_envelope
 from gateway.envelope._seal import MAX_LIFETIME_S, SealedMessage, request_binding, seal
 from gateway.envelope.keys import (
     HubKeys,
+    KeyRing,
     generate_member_jwks,
     init_key_dir,
     load_jwks,
     private_encryption_key,
     private_signing_key,
     public_encryption_key,
+    retire_key,
+    rotate_key_dir,
 )
 from gateway.envelope.replay import MemoryReplayCache, ReplayCache, SqlReplayCache
 from gateway.envelope.resolver import KeyResolver, StaticKeyResolver
@@ -24,6 +27,7 @@ __all__ = [
     "MAX_LIFETIME_S",
     "HubKeys",
     "KeyResolver",
+    "KeyRing",
     "MemoryReplayCache",
     "OpenedMessage",
     "ReplayCache",
@@ -38,5 +42,7 @@ __all__ = [
     "private_signing_key",
     "public_encryption_key",
     "request_binding",
+    "retire_key",
+    "rotate_key_dir",
     "seal",
 ]

@@ -12,6 +12,7 @@ import binascii
 import json
 import os
 import secrets
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from gateway.errors import ConfigurationError
 JWKS_FILE = "hub.private.jwks.json"
 STORAGE_KEY_FILE = "storage.key"
 SUBJECT_PEPPER_FILE = "subject-pepper.key"
+# A private JWK parameter of this project: epoch seconds from which a rotated-in signing key signs.
+ACTIVE_FROM = "active_from"
 _SECRET_BYTES = 32
 
 
@@ -89,18 +92,32 @@ class HubKeys:
     def __init__(self, key_set: KeySet, *, storage_key: bytes, subject_pepper: bytes) -> None:
         if len(storage_key) != _SECRET_BYTES or len(subject_pepper) != _SECRET_BYTES:
             raise ConfigurationError(f"the storage key and the subject pepper must be {_SECRET_BYTES} bytes")
-        self.signing_key = private_signing_key(key_set)
+        self._signing_keys = [key for key in key_set if key.get("use") == "sig" and key.is_private]
+        private_signing_key(key_set)  # at least one, inside the suite
         self.encryption_key = private_encryption_key(key_set)
         self.decryption_keys = KeySet(
             [key for key in key_set if key.get("use") == "enc" and key.is_private and is_agreement_key(key)]
         )
         self.storage_key = storage_key
         self.subject_pepper = subject_pepper
+
         self._published = [
             key
             for key in key_set
             if (key.get("use") == "enc" and is_agreement_key(key)) or (key.get("use") == "sig" and is_signing_key(key))
         ]
+        self._public_key_set = KeySet([JWKRegistry.import_key(key.as_dict(private=False)) for key in self._published])
+
+    @property
+    def signing_key(self) -> Key:
+        """The first signing key whose ``active_from`` has come: after ``hedui keys rotate`` the new key is
+        published at once but signs only after the grace period, so verifiers have fetched it by then."""
+        now = time.time()
+        for key in self._signing_keys:
+            active_from = key.get(ACTIVE_FROM)
+            if not isinstance(active_from, int | float) or active_from <= now:
+                return key
+        return self._signing_keys[-1]
 
     def __repr__(self) -> str:
         # Never the secrets: kids identify the keys well enough.
@@ -109,6 +126,10 @@ class HubKeys:
     def public_jwks(self) -> dict[str, Any]:
         """The hub's public JWKS (``/.well-known/jwks.json``): every signing and encryption key, current first."""
         return {"keys": [dict(key.as_dict(private=False)) for key in self._published]}
+
+    def public_key_set(self) -> KeySet:
+        """The published keys as a KeySet (public parts), to verify what the hub signed."""
+        return self._public_key_set
 
     @classmethod
     def load(cls, path: Path) -> HubKeys:
@@ -138,6 +159,59 @@ def init_key_dir(path: Path, *, force: bool = False) -> HubKeys:
     _write_private(path / STORAGE_KEY_FILE, _encode_secret(secrets.token_bytes(_SECRET_BYTES)))
     _write_private(path / SUBJECT_PEPPER_FILE, _encode_secret(secrets.token_bytes(_SECRET_BYTES)))
     return HubKeys.load(path)
+
+
+def rotate_key_dir(path: Path, *, grace_s: float, now: float | None = None) -> tuple[str, str]:
+    """Add a new signing and encryption key pair in front of the existing ones; returns their kids.
+
+    The new encryption key is current at once (the hub still decrypts with the old one). The new signing key
+    is published now and signs from ``now + grace_s`` on; old keys stay until :func:`retire_key`.
+    """
+    jwks_path = path / JWKS_FILE
+    existing = load_jwks(jwks_path)
+    signing, encryption = _new_keys()
+    signing = OKPKey.import_key(
+        dict(signing.as_dict(private=True), **{ACTIVE_FROM: int((time.time() if now is None else now) + grace_s)})
+    )
+    key_set = KeySet([signing, encryption, *existing])
+    _write_private(jwks_path, json.dumps(_jwks_dict(key_set, private=True), indent=2).encode("utf-8"))
+    return str(signing.kid), str(encryption.kid)
+
+
+def retire_key(path: Path, kid: str) -> None:
+    """Remove key ``kid`` from the hub's key directory; refuses to remove the last key of a use."""
+    jwks_path = path / JWKS_FILE
+    keys = list(load_jwks(jwks_path))
+    target = next((key for key in keys if key.kid == kid), None)
+    if target is None:
+        raise ConfigurationError("no key with that kid in the key directory")
+    remaining = [key for key in keys if key.kid != kid]
+    if not any(key.get("use") == target.get("use") for key in remaining):
+        raise ConfigurationError(f"refusing to retire the only {target.get('use')} key")
+    _write_private(jwks_path, json.dumps(_jwks_dict(KeySet(remaining), private=True), indent=2).encode("utf-8"))
+
+
+class KeyRing:
+    """The hub's keys as currently on disk: reloaded when the JWKS file changes (checked at most once a
+    second), so ``hedui keys rotate`` / ``retire`` take effect in running hub processes without a restart."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._keys = HubKeys.load(path)
+        self._mtime = self._stat()
+        self._checked = time.monotonic()
+
+    def _stat(self) -> float:
+        return (self._path / JWKS_FILE).stat().st_mtime
+
+    @property
+    def current(self) -> HubKeys:
+        if time.monotonic() - self._checked >= 1.0:
+            self._checked = time.monotonic()
+            mtime = self._stat()
+            if mtime != self._mtime:
+                self._keys, self._mtime = HubKeys.load(self._path), mtime
+        return self._keys
 
 
 def _new_keys() -> list[Key]:

@@ -10,18 +10,20 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
 import rfc8785
 
 from adapters.base import QueryMember, SourceQuery
+from gateway.auth import Caller, PurposeCatalog
 from gateway.broker import Broker
 from gateway.envelope import HubKeys, OpenedMessage, SealedMessage, seal
 from gateway.errors import Forbidden, NotFound
 from gateway.meanstest.indicators import compose_household
 from gateway.meanstest.report import build_report
-from gateway.meanstest.request import parse_verification_request
+from gateway.meanstest.request import parse_verification_request, validate_household
 from gateway.members import MemberRegistry
 from gateway.metrics import HubMetrics
 from gateway.store import Database
@@ -40,10 +42,11 @@ class VerificationService:
         *,
         hub_id: str,
         database: Database,
-        keys: HubKeys,
+        keys: Callable[[], HubKeys],
         members: MemberRegistry,
         broker: Broker,
         metrics: HubMetrics,
+        purposes: PurposeCatalog,
     ) -> None:
         self._hub_id = hub_id
         self._database = database
@@ -51,14 +54,25 @@ class VerificationService:
         self._members = members
         self._broker = broker
         self._metrics = metrics
+        self._purposes = purposes
 
-    async def verify(self, opened: OpenedMessage, *, as_of: date | None = None) -> tuple[str, SealedMessage]:
-        """Run one verification; returns its id and the sealed report."""
+    async def verify(
+        self, opened: OpenedMessage, caller: Caller, *, as_of: date | None = None
+    ) -> tuple[str, SealedMessage]:
+        """Run one verification for ``caller`` (who signed ``opened``); returns its id and the sealed report."""
         started = time.perf_counter()
-        requester = await self._members.get(opened.issuer)
-        if requester.role != "local_mis":
+        if caller.role != "local_mis":
             raise RoleNotAllowed("only a local MIS may request verifications")
         request = parse_verification_request(opened.body)
+        self._purposes.authorize(
+            role=caller.role,
+            member_region=caller.region,
+            purpose=request.purpose,
+            region=request.region,
+            categories=request.categories,
+        )
+        request = validate_household(request)
+        requester = caller
         verification_id = str(uuid.uuid4())
         now = datetime.now(UTC)
         async with self._database.session() as session, session.begin():
@@ -98,14 +112,14 @@ class VerificationService:
         self._metrics.verification_seconds.observe(time.perf_counter() - started)
         return verification_id, sealed
 
-    async def report(self, opened: OpenedMessage, verification_id: str) -> SealedMessage:
+    async def report(self, caller: Caller, verification_id: str, opened: OpenedMessage | None) -> SealedMessage:
         """The stored report, to its requester only (others get the same 404 as for an unknown id)."""
         async with self._database.session() as session:
             row = await session.get(Verification, verification_id)
-        if row is None or row.requester != opened.issuer or row.report_sealed is None:
+        if row is None or row.requester != caller.member_id or row.report_sealed is None:
             raise NotFound("no such verification for this requester")
-        plaintext = open_at_rest(self._keys.storage_key, row.report_sealed, verification_id.encode())
-        return await self._seal_for(opened.issuer, json.loads(plaintext), opened)
+        plaintext = open_at_rest(self._keys().storage_key, row.report_sealed, verification_id.encode())
+        return await self._seal_for(caller.member_id, json.loads(plaintext), opened)
 
     async def _store_report(self, verification_id: str, report: dict[str, Any]) -> None:
         canonical = rfc8785.dumps(report)  # RFC 8785 JCS: the digest is reproducible by any verifier
@@ -115,14 +129,14 @@ class VerificationService:
             row.status = report["status"]
             row.completed_at = datetime.now(UTC)
             row.report_digest = hashlib.sha256(canonical).hexdigest()
-            row.report_sealed = seal_at_rest(self._keys.storage_key, canonical, verification_id.encode())
+            row.report_sealed = seal_at_rest(self._keys().storage_key, canonical, verification_id.encode())
 
-    async def _seal_for(self, member_id: str, body: dict[str, Any], opened: OpenedMessage) -> SealedMessage:
+    async def _seal_for(self, member_id: str, body: dict[str, Any], opened: OpenedMessage | None) -> SealedMessage:
         return seal(
             body,
             issuer=self._hub_id,
             audience=member_id,
-            signing_key=self._keys.signing_key,
+            signing_key=self._keys().signing_key,
             recipient_key=await self._members.encryption_key(member_id),
-            request_jws=opened.jws,
+            request_jws=opened.jws if opened is not None else None,
         )

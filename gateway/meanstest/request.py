@@ -49,16 +49,20 @@ class VerificationRequest(BaseModel):
 
 
 def parse_verification_request(body: dict[str, Any]) -> VerificationRequest:
-    """Validate the body; identity numbers are checked per GB 11643 and normalised (x -> X).
-
-    Raises :class:`InvalidIdNumber` naming the household position (never the number), or
-    :class:`InvalidInput` with field locations and messages (never the values).
-    """
+    """Validate the body's shape; raises :class:`InvalidInput` with field locations and messages (never the
+    values). Identity numbers are checked by :func:`validate_household`, after authorisation."""
     try:
-        request = VerificationRequest.model_validate(body)
+        return VerificationRequest.model_validate(body)
     except ValidationError as exc:
         errors = [{"loc": list(error["loc"]), "msg": error["msg"]} for error in exc.errors()]
         raise InvalidInput("the verification request is not valid", errors=errors) from None
+
+
+def validate_household(request: VerificationRequest) -> VerificationRequest:
+    """Check every identity number per GB 11643 and normalise it (x -> X).
+
+    Raises :class:`InvalidIdNumber` naming the household position (never the number).
+    """
     members = []
     for index, member in enumerate(request.household):
         try:

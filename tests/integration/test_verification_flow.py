@@ -15,7 +15,7 @@ import pytest_asyncio
 
 from gateway.client import HubClient
 from gateway.envelope import load_jwks, private_signing_key, seal
-from gateway.errors import InvalidIdNumber, NotFound
+from gateway.errors import InvalidIdNumber, NotFound, ScopeMissing
 from gateway.sandbox import Sandbox
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -78,8 +78,10 @@ async def test_sandbox_json_describes_a_reachable_sandbox(sandbox: Sandbox) -> N
 async def test_every_scenario_matches_its_stored_indicators(sandbox: Sandbox, client: HubClient) -> None:
     scenarios = document(sandbox)["scenarios"]
     assert len(scenarios) >= 10
+    assert {item["member"] for item in scenarios} == {"mis", "mis_510502", "mis_450902"}
     for item in scenarios:
-        report = await client.verify(request_for(item))
+        async with HubClient.from_sandbox(sandbox.sandbox_json, member=item["member"]) as regional:
+            report = await regional.verify(request_for(item))
         assert report["status"] == "complete", item["name"]
         assert report["indicators"] == item["expected"]["indicators"], item["name"]
         assert [s["status"] for s in report["sources"]] == ["ok"] * 5
@@ -89,9 +91,12 @@ async def test_stored_report_is_readable_by_its_requester_only(sandbox: Sandbox,
     report = await client.verify(request_for(scenario(sandbox, "clearly_eligible")))
     again = await client.get_verification(report["verification_id"])
     assert again == report
-    async with HubClient.from_sandbox(sandbox.sandbox_json, member="auditor") as other:
+    async with HubClient.from_sandbox(sandbox.sandbox_json, member="mis_510502") as other:
         with pytest.raises(NotFound):
             await other.get_verification(report["verification_id"])
+    async with HubClient.from_sandbox(sandbox.sandbox_json, member="auditor") as auditor:
+        with pytest.raises(ScopeMissing):
+            await auditor.get_verification(report["verification_id"])
 
 
 async def test_invalid_identity_number_is_422_without_echo(sandbox: Sandbox, client: HubClient) -> None:
@@ -131,13 +136,16 @@ def mis_keys(sandbox: Sandbox) -> tuple[str, Any, Any]:
     return doc["members"]["mis"]["id"], private_signing_key(jwks), jwks
 
 
-async def post_envelope(sandbox: Sandbox, token: str | bytes) -> httpx.Response:
+async def post_envelope(sandbox: Sandbox, token: str | bytes, member: str = "mis") -> httpx.Response:
+    """POST a hand-made envelope with a valid bearer token of ``member``."""
+    async with HubClient.from_sandbox(sandbox.sandbox_json, member=member) as hub_client:
+        bearer = await hub_client.access_token()
     async with httpx.AsyncClient(base_url=sandbox.base_url) as http:
-        return await http.post("/v1/verifications", content=token, headers={"Content-Type": "application/jose"})
-
-
-async def hub_encryption_key(sandbox: Sandbox) -> Any:
-    return sandbox.hub.keys.encryption_key
+        return await http.post(
+            "/v1/verifications",
+            content=token,
+            headers={"Content-Type": "application/jose", "Authorization": f"Bearer {bearer}"},
+        )
 
 
 @pytest.mark.parametrize(
@@ -197,14 +205,18 @@ async def test_replayed_envelope_is_409(sandbox: Sandbox) -> None:
     assert (replay.status_code, replay.json()["code"]) == (409, "replayed")
 
 
-async def test_wrong_media_type_is_415(sandbox: Sandbox) -> None:
+async def test_wrong_media_type_is_415(sandbox: Sandbox, client: HubClient) -> None:
     async with httpx.AsyncClient(base_url=sandbox.base_url) as http:
-        response = await http.post("/v1/verifications", json={"case_id": "x"})
+        response = await http.post(
+            "/v1/verifications",
+            json={"case_id": "x"},
+            headers={"Authorization": f"Bearer {await client.access_token()}"},
+        )
     assert (response.status_code, response.json()["code"]) == (415, "unsupported_media_type")
 
 
 async def test_metrics_and_health(sandbox: Sandbox, client: HubClient) -> None:
-    await client.verify(request_for(scenario(sandbox, "two_homes")))
+    await client.verify(request_for(scenario(sandbox, "clearly_eligible")))
     async with httpx.AsyncClient(base_url=sandbox.base_url) as http:
         metrics = (await http.get("/metrics")).text
         assert (await http.get("/healthz")).json() == {"status": "ok"}

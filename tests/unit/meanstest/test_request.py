@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from gateway.errors import InvalidIdNumber, InvalidInput
-from gateway.meanstest.request import CATEGORIES, parse_verification_request
+from gateway.meanstest.request import CATEGORIES, parse_verification_request, validate_household
 
 VALID_ID = "11010519491231002X"
 
@@ -23,7 +23,7 @@ def body(**changes: Any) -> dict[str, Any]:
 
 
 def test_valid_request_is_normalised_with_default_categories() -> None:
-    request = parse_verification_request(body())
+    request = validate_household(parse_verification_request(body()))
     assert request.household[0].id_number == VALID_ID
     assert tuple(request.categories) == CATEGORIES
 
@@ -35,14 +35,14 @@ def test_bad_identity_number_names_the_position_not_the_number() -> None:
         {"id_number": bad, "name": "李四", "relation": "spouse"},
     ]
     with pytest.raises(InvalidIdNumber) as caught:
-        parse_verification_request(body(household=household))
+        validate_household(parse_verification_request(body(household=household)))
     assert caught.value.extensions["member_index"] == 1
     assert bad not in caught.value.detail and bad not in str(caught.value.extensions)
 
 
 def test_schema_errors_do_not_echo_values() -> None:
     with pytest.raises(InvalidInput) as caught:
-        parse_verification_request(body(region="99", unknown_field="secret-value", categories=["tax", "tax"]))
+        validate_household(parse_verification_request(body(region="99", unknown_field="secret-value", categories=["tax", "tax"])))
     text = str(caught.value.extensions)
     assert "secret-value" not in text
     assert {e["loc"][0] for e in caught.value.extensions["errors"]} >= {"region", "unknown_field"}
@@ -51,9 +51,9 @@ def test_schema_errors_do_not_echo_values() -> None:
 def test_duplicate_members_are_refused() -> None:
     member = {"id_number": VALID_ID, "name": "张三", "relation": "self"}
     with pytest.raises(InvalidInput, match="listed twice"):
-        parse_verification_request(body(household=[member, dict(member, relation="spouse")]))
+        validate_household(parse_verification_request(body(household=[member, dict(member, relation="spouse")])))
 
 
 def test_unknown_category_is_refused() -> None:
     with pytest.raises(InvalidInput):
-        parse_verification_request(body(categories=["hukou", "weather"]))
+        validate_household(parse_verification_request(body(categories=["hukou", "weather"])))
