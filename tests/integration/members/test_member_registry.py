@@ -15,7 +15,7 @@ async def test_register_resolve_and_rotate(database_url: str) -> None:
     database = Database(database_url)
     try:
         registry = MemberRegistry(database)
-        private, public = generate_member_jwks()
+        _, public = generate_member_jwks()
         record = await registry.add(MIS, role="local_mis", region="110101", public_jwks=public)
         assert record.region == "110101"
         sig_kid = next(k["kid"] for k in public["keys"] if k["use"] == "sig")

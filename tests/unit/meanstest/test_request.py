@@ -42,7 +42,9 @@ def test_bad_identity_number_names_the_position_not_the_number() -> None:
 
 def test_schema_errors_do_not_echo_values() -> None:
     with pytest.raises(InvalidInput) as caught:
-        validate_household(parse_verification_request(body(region="99", unknown_field="secret-value", categories=["tax", "tax"])))
+        validate_household(
+            parse_verification_request(body(region="99", unknown_field="secret-value", categories=["tax", "tax"]))
+        )
     text = str(caught.value.extensions)
     assert "secret-value" not in text
     assert {e["loc"][0] for e in caught.value.extensions["errors"]} >= {"region", "unknown_field"}
