@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway adapters tests bench
+	$(BIN)/ruff check gateway adapters tests $(wildcard bench)
 	$(BIN)/mypy
 
 bench: $(STAMP)
