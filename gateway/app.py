@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from gateway.api import federation, oauth2, service, verifications
+from gateway.api import consents, federation, matches, oauth2, registry, service, verifications
 from gateway.api.problems import install_problem_handlers
 from gateway.context import open_hub
 from gateway.metrics import HubMetrics
@@ -39,4 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oauth2.router)
     app.include_router(federation.router)
     app.include_router(verifications.router)
+    app.include_router(registry.router)
+    app.include_router(consents.router)
+    app.include_router(matches.router)
     return app

@@ -265,3 +265,292 @@ def demo(
     result = asyncio.run(run())
     # Wide enough for the tables when the output is not a terminal (make demo piped, CI logs).
     print_report(Console(width=max(console.width, 110)), result["report"], scenario=result["scenario"])
+
+
+# -- means-test policies (contracts/policies) ----------------------------------------------------------------
+
+policy_app = typer.Typer(help="Means-test policies (contracts/policies).", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+def _policy_dir(directory: Path | None) -> Path:
+    from gateway.contracts import CONTRACTS_DIR
+
+    return directory or CONTRACTS_DIR / "policies"
+
+
+@policy_app.command("check")
+def policy_check(
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Policy directory (default contracts/policies)")
+    ] = None,
+) -> None:
+    """Validate every policy file against contracts/policy.schema.json and compile every rule."""
+    from rich.markup import escape
+
+    from gateway.errors import ConfigurationError
+    from gateway.meanstest.policy import load_policies
+
+    try:
+        policies = load_policies(_policy_dir(directory))
+    except ConfigurationError as exc:
+        for problem in exc.extensions.get("problems", [exc.detail]):
+            err_console.print(f"[red]error[/red] {escape(str(problem))}", soft_wrap=True)
+        raise typer.Exit(code=1) from exc
+    for policy in policies:
+        console.print(
+            f"ok  {policy.id:28} version {policy.version}  {len(policy.rules)} rules  {policy.source}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    console.print(f"{len(policies)} policies valid", highlight=False)
+
+
+@policy_app.command("simulate")
+def policy_simulate(
+    policy: Annotated[Path, typer.Option("--policy", help="Draft policy file", exists=True, dir_okay=False)],
+    population: Annotated[int, typer.Option("--population", min=1, help="Synthetic households (all regions)")] = 2000,
+    seed: Annotated[int, typer.Option(help="Population seed")] = 20260701,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Current policies (default contracts/policies)")
+    ] = None,
+) -> None:
+    """Run a draft policy over the synthetic population and compare it with the current policy of the same id."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from adapters.testkit.population import generate
+    from gateway.errors import ConfigurationError
+    from gateway.meanstest.policy import load_policies, load_policy
+    from gateway.meanstest.policy_whatif import simulate
+
+    try:
+        draft = load_policy(policy)
+        current = load_policies(_policy_dir(directory)).get(draft.id)
+    except ConfigurationError as exc:
+        for problem in exc.extensions.get("problems", [exc.detail]):
+            err_console.print(f"[red]error[/red] {escape(str(problem))}", soft_wrap=True)
+        raise typer.Exit(code=1) from exc
+    except HeduiError as exc:
+        raise _fail(exc) from exc
+    result = simulate(draft, current, generate(seed=seed, households=population))
+    out = Console(width=max(console.width, 110))  # tables stay readable when piped
+
+    def shown(count: int | None) -> str:
+        return "-" if count is None else f"{count:,}"
+
+    out.print(
+        f"{draft.id}: current {current.version} (standard {current.standard:,.2f}) vs draft {draft.version} "
+        f"(standard {draft.standard:,.2f}), {result.households:,} households of region {draft.region}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    rules = Table("rule", "excludes (current)", "excludes (draft)", "sole reason (draft)", title="Households excluded")
+    for impact in result.rules:
+        rules.add_row(impact.rule, shown(impact.current), shown(impact.draft), f"{impact.draft_only_reason:,}")
+    out.print(rules)
+    outcomes = Table("recommendation", "current", "draft", "change", title="Recommendations")
+    for recommendation, (now, then) in result.outcomes.items():
+        outcomes.add_row(recommendation, f"{now:,}", f"{then:,}", f"{then - now:+,}")
+    out.print(outcomes)
+    if result.changes:
+        moves = Table("from", "to", "households", title="Households whose recommendation changes")
+        for (before, after), count in sorted(result.changes.items()):
+            moves.add_row(before, after, f"{count:,}")
+        out.print(moves)
+    else:
+        out.print("no household's recommendation changes")
+    now_gap, then_gap = result.monthly_gap
+    out.print(
+        f"gap to the standard of eligible households (what dibao pays), yuan/month: current {now_gap:,.2f}, "
+        f"draft {then_gap:,.2f} ({then_gap - now_gap:+,.2f})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+consent_app = typer.Typer(help="Consent records (核对授权书, DESIGN §8).", no_args_is_help=True)
+app.add_typer(consent_app, name="consent")
+
+
+@consent_app.command("import")
+def consent_import(
+    csv_file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV export of a county office (columns: docs/consent.md)", exists=True, dir_okay=False, readable=True
+        ),
+    ],
+    grantee: Annotated[str, typer.Option(help="Member id of the local MIS the consents are granted to")],
+    database_url: Annotated[str | None, typer.Option(help="Default: HEDUI_DATABASE_URL")] = None,
+    key_dir: Annotated[Path | None, typer.Option(help="Hub key directory (default: HEDUI_KEY_DIR)")] = None,
+    receipts: Annotated[
+        Path | None, typer.Option(help="Write one JSON line per consent: row, consent_id, subject_ref, receipt")
+    ] = None,
+) -> None:
+    """Import consents from a CSV file: every row, or none if any row has an error."""
+    from gateway.consent import ConsentService, import_consents
+    from gateway.envelope import HubKeys
+    from gateway.errors import ConsentImportInvalid, Forbidden
+    from gateway.members import MemberRegistry
+    from gateway.settings import Settings
+    from gateway.store import Database, migrate
+
+    settings = Settings()
+    url = database_url or settings.database_url
+
+    async def run() -> list[dict[str, Any]]:
+        database = Database(url)
+        try:
+            member = await MemberRegistry(database).get(grantee)
+            if member.role != "local_mis":
+                raise Forbidden("consents are granted to a local MIS member")
+            keys = HubKeys.load(key_dir or settings.key_dir)
+            service = ConsentService(database, keys, hub_id=settings.hub_id)
+            imported = await import_consents(service, csv_file.read_bytes(), controller=member)
+        finally:
+            await database.dispose()
+        return [
+            {"row": row, "consent_id": view.consent_id, "subject_ref": view.subject_ref, "receipt": view.receipt}
+            for row, view in imported
+        ]
+
+    try:
+        migrate(url)
+        imported = asyncio.run(run())
+    except ConsentImportInvalid as exc:
+        err_console.print(f"[red]error[/red] {exc.code}: {exc.detail}")
+        for error in exc.extensions["errors"]:
+            where = "file" if error["row"] is None else f"row {error['row']}"
+            column = f" {error['field']}:" if error["field"] else ":"
+            err_console.print(f"  {where}{column} {error['msg']}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from exc
+    except HeduiError as exc:
+        raise _fail(exc) from exc
+    if receipts is not None:
+        receipts.write_text("".join(json.dumps(line) + "\n" for line in imported), encoding="utf-8")
+    console.print(f"imported {len(imported)} consents granted to {grantee}", highlight=False)
+
+
+# -- audit log (DESIGN §9) -----------------------------------------------------------------------------
+
+audit_app = typer.Typer(help="The tamper-evident audit log (RFC 9162, C2SP checkpoints).", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    database_url: Annotated[str | None, typer.Option(help="Default: HEDUI_DATABASE_URL")] = None,
+    key_dir: Annotated[Path | None, typer.Option(help="Holds the log key (default: HEDUI_KEY_DIR)")] = None,
+    verifier_key: Annotated[
+        str | None, typer.Option(help="Check checkpoints with this C2SP verifier key instead of the key directory's")
+    ] = None,
+) -> None:
+    """Recompute every leaf and node from the stored entries and check every checkpoint; exit 1 at the first
+    bad entry."""
+    from gateway.audit import LogKey, log_origin, verify_log
+    from gateway.settings import Settings
+    from gateway.store import Database
+
+    settings = Settings()
+
+    async def run() -> str:
+        vkey = verifier_key or LogKey.load(key_dir or settings.key_dir, name=log_origin(settings.hub_id)).verifier_key()
+        database = Database(database_url or settings.database_url)
+        try:
+            return (await verify_log(database, vkey)).summary()
+        finally:
+            await database.dispose()
+
+    try:
+        summary = asyncio.run(run())
+    except HeduiError as exc:
+        raise _fail(exc) from exc
+    console.print(summary, highlight=False, soft_wrap=True)
+
+
+@audit_app.command("prove")
+def audit_prove(
+    leaf: Annotated[int, typer.Option("--leaf", min=0, help="Leaf index of the entry")],
+    tree_size: Annotated[
+        int | None, typer.Option("--tree-size", min=1, help="Prove against the checkpoint of this size")
+    ] = None,
+    database_url: Annotated[str | None, typer.Option(help="Default: HEDUI_DATABASE_URL")] = None,
+    key_dir: Annotated[Path | None, typer.Option(help="Default: HEDUI_KEY_DIR")] = None,
+) -> None:
+    """Print an inclusion proof bundle (entry, leaf hash, proof, signed checkpoint) a third party can check
+    with `hedui audit check-proof` or any RFC 9162 and signed-note implementation."""
+    from gateway.audit import AuditLog, LogKey, log_origin
+    from gateway.envelope import HubKeys
+    from gateway.errors import NotFound
+    from gateway.settings import Settings
+    from gateway.store import Database
+
+    settings = Settings()
+    directory = key_dir or settings.key_dir
+
+    async def run() -> dict[str, Any]:
+        log_key = LogKey.load(directory, name=log_origin(settings.hub_id))
+        database = Database(database_url or settings.database_url)
+        audit = AuditLog(database, log_key=log_key, subject_pepper=HubKeys.load(directory).subject_pepper)
+        try:
+            size = tree_size
+            if size is None:
+                latest = await audit.latest_checkpoint()
+                if latest is None or latest.tree_size <= leaf:
+                    latest = await audit.checkpoint()  # sign the current tree: it holds the leaf, if it exists
+                size = latest.tree_size if latest is not None else leaf + 1
+            bundle = await audit.inclusion_proof(leaf, size, with_entry=True)
+            if bundle.checkpoint is None:
+                raise NotFound(f"no checkpoint was signed at tree size {size}; omit --tree-size to use the latest")
+            return {"verifier_key": log_key.verifier_key(), **bundle.to_json()}
+        finally:
+            await audit.aclose()
+            await database.dispose()
+
+    try:
+        document = asyncio.run(run())
+    except HeduiError as exc:
+        raise _fail(exc) from exc
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@audit_app.command("check-proof")
+def audit_check_proof(
+    bundle: Annotated[Path, typer.Argument(help="A JSON bundle written by `hedui audit prove`")],
+    verifier_key: Annotated[str, typer.Option(help="The log's C2SP verifier key, obtained independently")],
+) -> None:
+    """Check an inclusion proof bundle offline: the checkpoint's signatures, the entry's leaf hash, the proof."""
+    from gateway.audit import InclusionProof
+    from gateway.errors import ProofInvalid
+
+    try:
+        document = json.loads(bundle.read_text(encoding="utf-8"))
+        proof = InclusionProof.from_json(document)
+        proof.verify(verifier_key)
+    except ValueError as exc:
+        raise _fail(ProofInvalid("the bundle is not JSON")) from exc
+    except HeduiError as exc:
+        raise _fail(exc) from exc
+    console.print(f"entry {proof.leaf_index} is in the log's tree of size {proof.tree_size}: proof verified")
+
+
+@audit_app.command("key")
+def audit_key(
+    key_dir: Annotated[Path | None, typer.Option(help="Default: HEDUI_KEY_DIR")] = None,
+    create: Annotated[bool, typer.Option(help="Generate the log key if the directory has none")] = False,
+) -> None:
+    """Print the log's public key: the C2SP verifier key string and the JWK the hub publishes."""
+    from gateway.audit import LOG_KEY_FILE, LogKey, init_log_key, log_origin
+    from gateway.settings import Settings
+
+    settings = Settings()
+    directory = key_dir or settings.key_dir
+    try:
+        if create and not (directory / LOG_KEY_FILE).exists():
+            init_log_key(directory)
+        log_key = LogKey.load(directory, name=log_origin(settings.hub_id))
+    except HeduiError as exc:
+        raise _fail(exc) from exc
+    print(log_key.verifier_key())
+    print(json.dumps(log_key.public_jwk()))

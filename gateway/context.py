@@ -18,12 +18,15 @@ from gateway.auth import (
     PurposeCatalog,
 )
 from gateway.broker import Broker, SourcePolicy, load_adapters
+from gateway.consent import ConsentService
 from gateway.contracts import CONTRACTS_DIR
 from gateway.envelope import HubKeys, KeyRing, OpenedMessage, SqlReplayCache, open_envelope
 from gateway.errors import ConfigurationError, SenderMismatch
 from gateway.meanstest.flow import VerificationService
+from gateway.meanstest.policy import PolicySet, load_policies
 from gateway.members import MemberRegistry
 from gateway.metrics import HubMetrics
+from gateway.registry import RegistryService
 from gateway.settings import Settings
 from gateway.store import Database
 from gateway.store.database import migrate_async
@@ -44,6 +47,9 @@ class HubContext:
     token_issuer: AccessTokenIssuer
     tokens: AccessTokenValidator
     client_assertions: ClientAssertionVerifier
+    registry: RegistryService
+    consents: ConsentService
+    policies: PolicySet
     verifications: VerificationService
 
     @property
@@ -86,6 +92,7 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
     members = MemberRegistry(database)
     replay = SqlReplayCache(database)
     purposes = PurposeCatalog.load(CONTRACTS_DIR / "purposes.yaml")
+    policies = load_policies(CONTRACTS_DIR / "policies")  # an invalid policy stops the hub here
     adapter_settings = AdapterSettings(timeout_s=settings.source_timeout_s)
     broker = Broker(
         load_adapters(settings.agencies, adapter_settings),
@@ -108,6 +115,9 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
         return keyring.current
 
     token_endpoint = f"{settings.public_url}/oauth2/token"
+    # The registry uses only the storage key and the subject pepper, which key rotation leaves in place.
+    registry = RegistryService(database, keyring.current)
+    consents = ConsentService(database, keyring.current, hub_id=settings.hub_id)
     return HubContext(
         settings=settings,
         database=database,
@@ -127,8 +137,14 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
             current_keys, members, issuer=settings.public_url, audience=settings.hub_id, external=external
         ),
         client_assertions=ClientAssertionVerifier(members, replay, audiences={token_endpoint, settings.public_url}),
+        registry=registry,
+        consents=consents,
+        policies=policies,
         verifications=VerificationService(
             hub_id=settings.hub_id,
+            registry=registry,
+            consents=consents,
+            policies=policies,
             database=database,
             keys=current_keys,
             members=members,

@@ -44,6 +44,12 @@ class HubMetrics:
             ["adapter"],
             registry=self.registry,
         )
+        self.consent_denials = Counter(
+            "hedui_consent_denials",
+            "Verifications refused by the consent check, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
         self.problems = Counter(
             "hedui_problems",
             "Problem responses, by stable problem code",

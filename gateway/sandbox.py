@@ -27,9 +27,11 @@ from adapters.testkit.faults import FaultSettings
 from adapters.testkit.population import Population, generate
 from adapters.testkit.server import RunningAgency
 from gateway.app import create_app
+from gateway.consent.seed import UNCONSENTED_SCENARIOS, register_scenario_consents
 from gateway.context import HubContext
 from gateway.envelope import generate_member_jwks, init_key_dir
 from gateway.errors import ConfigurationError
+from gateway.registry.seed import seed_from_population
 from gateway.settings import DEFAULT_HUB_ID, Settings
 
 # Sandbox members: synthetic unified social credit codes with valid GB 32100 check characters.
@@ -105,6 +107,17 @@ class Sandbox:
                 raise ConfigurationError("the hub did not start")
             await asyncio.sleep(0.02)
         members = await self._register_members()
+        reporters = {str(m["region"]): str(m["id"]) for m in SANDBOX_MEMBERS.values() if m["role"] == "local_mis"}
+        await seed_from_population(self.hub.registry, self.population, reporters)
+        # Every scenario household has signed its 授权书 for its region's office, except no_consent.
+        for region, name in _MIS_BY_REGION.items():
+            other_regions = {s.name for s in self.population.scenarios if s.region != region}
+            await register_scenario_consents(
+                self.hub.consents,
+                self.population,
+                mis=await self.hub.members.get(str(SANDBOX_MEMBERS[name]["id"])),
+                skip=UNCONSENTED_SCENARIOS | other_regions,
+            )
         await self._wait_until_reachable()
         document = self._document(members)
         _write_atomically(self.sandbox_json, json.dumps(document, ensure_ascii=False, indent=2))

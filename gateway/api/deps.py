@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from fastapi import Request, Response
 
 from gateway.auth import Caller
 from gateway.context import HubContext
+from gateway.envelope import OpenedMessage, seal
 from gateway.errors import EnvelopeInvalid, HeduiError, ScopeMissing
 
 JOSE_MEDIA_TYPE = "application/jose"
@@ -48,6 +50,27 @@ async def envelope_body(request: Request) -> bytes:
         if len(body) > limit:
             raise EnvelopeInvalid(f"envelope larger than {limit} bytes")
     return bytes(body)
+
+
+async def open_envelope_request(request: Request, caller: Caller) -> OpenedMessage:
+    """The opened request envelope of ``caller`` (body read, size-limited, signer checked against the token)."""
+    return await hub_of(request).open_request(await envelope_body(request), caller)
+
+
+async def sealed_reply(
+    request: Request, caller: Caller, opened: OpenedMessage | None, body: Mapping[str, Any], status_code: int = 200
+) -> Response:
+    """``body`` signed by the hub and sealed to ``caller``, bound to the request envelope it answers."""
+    hub = hub_of(request)
+    sealed = seal(
+        body,
+        issuer=hub.settings.hub_id,
+        audience=caller.member_id,
+        signing_key=hub.keys.signing_key,
+        recipient_key=await hub.members.encryption_key(caller.member_id),
+        request_jws=opened.jws if opened is not None else None,
+    )
+    return jose_response(sealed.token, status_code)
 
 
 def jose_response(token: str, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -6,6 +6,7 @@ to the agencies, derive indicators, build, store and seal the report.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -19,13 +20,17 @@ import rfc8785
 from adapters.base import QueryMember, SourceQuery
 from gateway.auth import Caller, PurposeCatalog
 from gateway.broker import Broker
+from gateway.consent import ConsentService
 from gateway.envelope import HubKeys, OpenedMessage, SealedMessage, seal
-from gateway.errors import Forbidden, NotFound
+from gateway.errors import ConsentMissing, Forbidden, NotFound, PolicyNotFound
 from gateway.meanstest.indicators import compose_household
+from gateway.meanstest.matching import match_programs
+from gateway.meanstest.policy import Policy, PolicyInputs, PolicySet, decide
 from gateway.meanstest.report import build_report
 from gateway.meanstest.request import parse_verification_request, validate_household
 from gateway.members import MemberRegistry
 from gateway.metrics import HubMetrics
+from gateway.registry import DEFAULT_FORBIDDEN_OVERLAPS, RegistryService
 from gateway.store import Database
 from gateway.store.at_rest import open_at_rest, seal_at_rest
 from gateway.store.models import Verification
@@ -47,6 +52,9 @@ class VerificationService:
         broker: Broker,
         metrics: HubMetrics,
         purposes: PurposeCatalog,
+        registry: RegistryService,
+        consents: ConsentService,
+        policies: PolicySet,
     ) -> None:
         self._hub_id = hub_id
         self._database = database
@@ -55,6 +63,9 @@ class VerificationService:
         self._broker = broker
         self._metrics = metrics
         self._purposes = purposes
+        self._registry = registry
+        self._consents = consents
+        self._policies = policies
 
     async def verify(
         self, opened: OpenedMessage, caller: Caller, *, as_of: date | None = None
@@ -72,7 +83,19 @@ class VerificationService:
             categories=request.categories,
         )
         request = validate_household(request)
-        requester = caller
+        requester = await self._members.get(caller.member_id)
+        # DESIGN §8: every member must have authorised this purpose and these categories, before anything
+        # about them is fetched. Fail closed: any refusal ends the request here.
+        try:
+            consent_ids = await self._consents.check(
+                [member.id_number for member in request.household],
+                purpose=request.purpose,
+                categories=request.categories,
+                requester=requester,
+            )
+        except ConsentMissing as exc:
+            self._metrics.consent_denials.labels(exc.code).inc()
+            raise
         verification_id = str(uuid.uuid4())
         now = datetime.now(UTC)
         async with self._database.session() as session, session.begin():
@@ -101,11 +124,31 @@ class VerificationService:
             ),
             as_of=as_of or now.date(),
         )
-        outcomes = await self._broker.fan_out(query, request.categories)
+        policy = self._policy_for(request.region, request.purpose, query.as_of)
+        overlaps = {policy.program: set(policy.incompatible_with)} if policy is not None else DEFAULT_FORBIDDEN_OVERLAPS
+        # The registry's duplicate check needs no agency, so it runs while the agencies answer.
+        outcomes, duplicates = await asyncio.gather(
+            self._broker.fan_out(query, request.categories),
+            self._registry.check_for_purpose(
+                request.purpose, [m.id_number for m in request.household], request.region, query.as_of, overlaps
+            ),
+        )
         facts = compose_household(
             query.members, [outcome.result for outcome in outcomes if outcome.result is not None], query.as_of
         )
-        report = build_report(verification_id=verification_id, request=request, outcomes=outcomes, facts=facts)
+        report = build_report(
+            verification_id=verification_id,
+            request=request,
+            outcomes=outcomes,
+            facts=facts,
+            duplicates=duplicates,
+            consent_ids=consent_ids,
+        )
+        if policy is not None:
+            inputs = PolicyInputs.of(
+                report["indicators"], report["flags"], members=report["household"]["members"], as_of=query.as_of
+            )
+            report.update(decide(policy, inputs).report_fields())
         await self._store_report(verification_id, report)
         self._metrics.verifications.labels(request.purpose, report["status"]).inc()
         sealed = await self._seal_for(requester.member_id, report, opened)
@@ -113,13 +156,36 @@ class VerificationService:
         return verification_id, sealed
 
     async def report(self, caller: Caller, verification_id: str, opened: OpenedMessage | None) -> SealedMessage:
-        """The stored report, to its requester only (others get the same 404 as for an unknown id)."""
+        """The stored report, sealed to its requester (bound to ``opened`` when the read came in an envelope)."""
+        return await self._seal_for(caller.member_id, await self.stored_report(caller, verification_id), opened)
+
+    async def stored_report(self, caller: Caller, verification_id: str) -> dict[str, Any]:
+        """A stored report of ``caller``; another member's gets the same 404 as an unknown id."""
         async with self._database.session() as session:
             row = await session.get(Verification, verification_id)
         if row is None or row.requester != caller.member_id or row.report_sealed is None:
             raise NotFound("no such verification for this requester")
-        plaintext = open_at_rest(self._keys().storage_key, row.report_sealed, verification_id.encode())
-        return await self._seal_for(caller.member_id, json.loads(plaintext), opened)
+        report: dict[str, Any] = json.loads(
+            open_at_rest(self._keys().storage_key, row.report_sealed, verification_id.encode())
+        )
+        return report
+
+    async def match(self, caller: Caller, verification_id: str) -> dict[str, Any]:
+        """智能救助方案分析: the verified indicators of a stored report against every programme of its region."""
+        report = await self.stored_report(caller, verification_id)
+        as_of = datetime.strptime(report["issued_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).date()
+        inputs = PolicyInputs.of(
+            report["indicators"], report["flags"], members=report["household"]["members"], as_of=as_of
+        )
+        matched = match_programs(self._policies, report["region"], inputs, as_of).as_dict()
+        return {"verification_id": verification_id, "case_id": report["case_id"], **matched}
+
+    def _policy_for(self, region: str, purpose: str, on: date) -> Policy | None:
+        """The means-test policy in force for this purpose, or None (e.g. temporary assistance: no decision)."""
+        try:
+            return self._policies.for_purpose(region, purpose, on)
+        except PolicyNotFound:
+            return None
 
     async def _store_report(self, verification_id: str, report: dict[str, Any]) -> None:
         canonical = rfc8785.dumps(report)  # RFC 8785 JCS: the digest is reproducible by any verifier

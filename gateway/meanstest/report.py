@@ -9,6 +9,7 @@ from typing import Any
 from gateway.broker import SourceOutcome
 from gateway.meanstest.indicators import HouseholdFacts
 from gateway.meanstest.request import VerificationRequest
+from gateway.registry import DUPLICATE_FLAG, DuplicateFinding
 
 
 def data_flags(facts: HouseholdFacts) -> list[str]:
@@ -49,9 +50,14 @@ def build_report(
     request: VerificationRequest,
     outcomes: Sequence[SourceOutcome],
     facts: HouseholdFacts,
+    duplicates: Sequence[DuplicateFinding] = (),
+    consent_ids: Sequence[str] = (),
     issued_at: datetime | None = None,
 ) -> dict[str, Any]:
     complete = all(outcome.status == "ok" for outcome in outcomes)
+    flags = data_flags(facts)
+    if duplicates:
+        flags.append(DUPLICATE_FLAG)
     return {
         "verification_id": verification_id,
         "case_id": request.case_id,
@@ -64,6 +70,8 @@ def build_report(
         },
         "indicators": facts.indicators,
         "sources": [source_entry(outcome) for outcome in outcomes],
-        "flags": data_flags(facts),
+        "flags": flags,
+        "duplicates": [finding.as_dict() for finding in duplicates],
+        "consents": list(consent_ids),
         "issued_at": (issued_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }

@@ -5,62 +5,24 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from gateway.client import HubClient
 from gateway.envelope import load_jwks, private_signing_key, seal
 from gateway.errors import InvalidIdNumber, NotFound, ScopeMissing
 from gateway.sandbox import Sandbox
+from tests.integration.helpers import sandbox_document, scenario_named, verification_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandbox]:
-    box = Sandbox(
-        data_dir=tmp_path_factory.mktemp("sandbox"),
-        port=0,
-        households=40,
-        hub_settings={"source_timeout_s": 1.0, "source_retries": 0},
-    )
-    await box.start()
-    try:
-        yield box
-    finally:
-        await box.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def client(sandbox: Sandbox) -> AsyncIterator[HubClient]:
-    async with HubClient.from_sandbox(sandbox.sandbox_json) as hub_client:
-        yield hub_client
-
-
-def document(sandbox: Sandbox) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(sandbox.sandbox_json.read_text(encoding="utf-8"))
-    return loaded
-
-
-def request_for(scenario: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    body = {
-        "case_id": f"{scenario['region']}-test-{uuid.uuid4().hex[:8]}",
-        "purpose": scenario["purpose"],
-        "region": scenario["region"],
-        "operator": "staff-0001",
-        "household": scenario["household"],
-    }
-    body.update(changes)
-    return body
-
-
-def scenario(sandbox: Sandbox, name: str) -> dict[str, Any]:
-    return next(s for s in document(sandbox)["scenarios"] if s["name"] == name)
+document = sandbox_document
+scenario = scenario_named
+request_for = verification_request
 
 
 async def test_sandbox_json_describes_a_reachable_sandbox(sandbox: Sandbox) -> None:
@@ -80,6 +42,8 @@ async def test_every_scenario_matches_its_stored_indicators(sandbox: Sandbox, cl
     assert len(scenarios) >= 10
     assert {item["member"] for item in scenarios} == {"mis", "mis_510502", "mis_450902"}
     for item in scenarios:
+        if item["name"] == "no_consent":
+            continue  # refused before any agency is asked: tests/integration/consent/test_consent_http.py
         async with HubClient.from_sandbox(sandbox.sandbox_json, member=item["member"]) as regional:
             report = await regional.verify(request_for(item))
         assert report["status"] == "complete", item["name"]

@@ -1,0 +1,372 @@
+"""The processes a benchmark runs against: the simulated agencies (``bench._agencies``) and the hub under
+uvicorn, configured the way an operator configures it (``HEDUI_*`` environment variables), on a fresh
+SQLite file or a fresh PostgreSQL database; and the CPU time each of them used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.engine import make_url
+
+from adapters.testkit.population import Household
+from bench._population import POPULATION_SEED, bench_households, consent_registrations
+from bench.harness import LoadResult, drive
+from gateway.consent import ConsentService
+from gateway.envelope import HubKeys, generate_member_jwks, init_key_dir
+from gateway.members import MemberRegistry
+from gateway.sandbox import SANDBOX_MEMBERS
+from gateway.settings import DEFAULT_HUB_ID
+from gateway.store import Database
+from gateway.store.database import migrate_async
+
+POSTGRES_ADMIN_URL = os.environ.get("HEDUI_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+_START_TIMEOUT_S = 60.0
+_STOP_TIMEOUT_S = 10.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _process_table() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command line, user + system CPU seconds), from /proc/<pid>/stat and cmdline."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    table: dict[int, tuple[int, str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended while we looked
+            continue
+        # proc(5): the command name in parentheses may hold spaces; fields 4, 14 and 15 follow it.
+        fields = stat.rsplit(")", 1)[1].split()
+        table[int(entry.name)] = (int(fields[1]), command, (int(fields[11]) + int(fields[12])) / ticks)
+    return table
+
+
+def cpu_seconds(pid: int, *, descendants: bool = True) -> dict[int, float]:
+    """CPU seconds used so far by ``pid`` and (unless told not to) its live descendants, such as uvicorn's
+    worker processes, by pid."""
+    table = _process_table()
+    used: dict[int, float] = {}
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        if current in table:
+            used[current] = table[current][2]
+        if descendants:
+            pending.extend(child for child, (parent, _, _) in table.items() if parent == current)
+    return used
+
+
+def postgres_cpu_seconds(database_name: str) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend serving ``database_name`` (by pid): their process
+    titles read ``postgres: <cluster>: <user> <database> <client> <state>``. Shared background processes
+    (WAL writer, checkpointer) are not counted."""
+    return {
+        pid: used
+        for pid, (_, command, used) in _process_table().items()
+        if command.startswith("postgres: ") and f" {database_name} " in command
+    }
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent outside idle and iowait (all CPUs), from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal ...: busy = total - idle - iowait
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), _STOP_TIMEOUT_S)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+class AgencyProcess:
+    """The five simulated agencies serving a deterministic population, in a child process."""
+
+    def __init__(self, process: asyncio.subprocess.Process, urls: dict[str, str]) -> None:
+        self._process = process
+        self.urls = urls
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @classmethod
+    async def start(cls, households: int, as_of: date) -> AgencyProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench._agencies",
+            f"--households={households}",
+            f"--seed={POPULATION_SEED}",
+            f"--as-of={as_of.isoformat()}",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), _START_TIMEOUT_S)
+        if not line:
+            await process.wait()
+            raise RuntimeError(f"the agency process exited with status {process.returncode}")
+        return cls(process, json.loads(line)["agencies"])
+
+    async def set_latency(self, latency_ms: float, agency: str | None = None) -> None:
+        assert self._process.stdin is not None
+        assert self._process.stdout is not None
+        command: dict[str, Any] = {"latency_ms": latency_ms}
+        if agency is not None:
+            command["agency"] = agency
+        self._process.stdin.write(json.dumps(command).encode() + b"\n")
+        await self._process.stdin.drain()
+        if not json.loads(await self._process.stdout.readline()).get("ok"):
+            raise RuntimeError("the agency process refused the latency setting")
+
+    async def stop(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()  # end of input: the agencies shut down cleanly
+        try:
+            await asyncio.wait_for(self._process.wait(), _STOP_TIMEOUT_S)
+        except TimeoutError:
+            await _stop(self._process)
+
+
+@dataclass(frozen=True, slots=True)
+class HubSetup:
+    """A hub's key directory and database, with one local MIS member registered (the sandbox's)."""
+
+    settings_env: dict[str, str]
+    hub_id: str
+    keys: HubKeys
+    member_id: str
+    member_private_jwks: dict[str, Any]
+
+
+async def prepare_hub(
+    directory: Path, database_url: str, agencies: Mapping[str, str], households: Sequence[Household]
+) -> HubSetup:
+    """Keys, migrated schema, the sandbox's local MIS member and the consents of ``households`` granted to
+    it, all before any hub process starts (so that several uvicorn workers never race to migrate)."""
+    keys = init_key_dir(directory / "keys")
+    await migrate_async(database_url)
+    member = SANDBOX_MEMBERS["mis"]
+    private, public = generate_member_jwks()
+    database = Database(database_url)
+    try:
+        record = await MemberRegistry(database).add(
+            str(member["id"]), role=str(member["role"]), region=member["region"], public_jwks=public, name="bench"
+        )
+        consents = ConsentService(database, keys, hub_id=DEFAULT_HUB_ID)
+        await consents.register(consent_registrations(households, record.member_id), controller=record)
+    finally:
+        await database.dispose()
+    env = {
+        "HEDUI_HUB_ID": DEFAULT_HUB_ID,
+        "HEDUI_DATABASE_URL": database_url,
+        "HEDUI_KEY_DIR": str(directory / "keys"),
+        "HEDUI_AGENCIES": json.dumps(dict(agencies)),
+        "HEDUI_MIGRATE_ON_START": "false",
+    }
+    return HubSetup(env, DEFAULT_HUB_ID, keys, str(member["id"]), private)
+
+
+class HubProcess:
+    """``uvicorn gateway.app:create_app`` with ``workers`` processes, as ``hedui serve`` runs it but without
+    the access log (one line per request would cost the hub CPU the benchmark means to measure)."""
+
+    def __init__(self, process: asyncio.subprocess.Process, base_url: str) -> None:
+        self._process = process
+        self.base_url = base_url
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @classmethod
+    async def start(cls, setup: HubSetup, *, workers: int = 1) -> HubProcess:
+        port = free_port()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "gateway.app:create_app",
+            "--factory",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            f"--workers={workers}",
+            "--log-level=warning",
+            "--no-access-log",
+            # The hub's OAuth2 issuer identifier and token endpoint are derived from its public URL.
+            env={**os.environ, **setup.settings_env, "HEDUI_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+        )
+        hub = cls(process, f"http://127.0.0.1:{port}")
+        try:
+            await hub._wait_until_ready()
+        except BaseException:
+            await _stop(process)
+            raise
+        return hub
+
+    async def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                if self._process.returncode is not None:
+                    raise RuntimeError(f"the hub exited with status {self._process.returncode}")
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(f"{self.base_url}/readyz") as response:
+                        if response.status == 200:
+                            return
+                await asyncio.sleep(0.1)
+        raise RuntimeError("the hub did not become ready")
+
+    async def stop(self) -> None:
+        await _stop(self._process)
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(_asyncpg_dsn(POSTGRES_ADMIN_URL))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one run (as tests/conftest.py makes them), dropped afterwards."""
+    name = f"hedui_bench_{uuid.uuid4().hex[:12]}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.asynccontextmanager
+async def database(kind: str, directory: Path) -> AsyncIterator[str]:
+    """A fresh database URL: ``sqlite`` (a file in ``directory``, the embedded default) or ``postgres``."""
+    if kind == "postgres":
+        async with postgres_database() as url:
+            yield url
+    elif kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{directory / 'hedui.db'}"
+    else:
+        raise ValueError(f"unknown database kind {kind!r}")
+
+
+class Stack:
+    """Agencies, a prepared hub database and key directory, and the hub process serving them."""
+
+    def __init__(self, agencies: AgencyProcess, setup: HubSetup, hub: HubProcess) -> None:
+        self.agencies = agencies
+        self.setup = setup
+        self.hub = hub
+
+    def watch(self) -> CpuWatch:
+        """What a measurement's CPU columns cover: generator (this process), hub, agencies, PostgreSQL."""
+        url = make_url(self.setup.settings_env["HEDUI_DATABASE_URL"])
+        return CpuWatch(
+            {"generator": os.getpid(), "hub": self.hub.pid, "agencies": self.agencies.pid},
+            url.database if url.get_backend_name() == "postgresql" else None,
+        )
+
+    async def restart_hub(self, *, workers: int) -> None:
+        await self.hub.stop()
+        self.hub = await HubProcess.start(self.setup, workers=workers)
+
+
+@contextlib.asynccontextmanager
+async def hub_stack(*, households: int, as_of: date, database_kind: str, workers: int = 1) -> AsyncIterator[Stack]:
+    """Start the agency process, prepare a fresh database and key directory, start the hub; tear it all
+    down afterwards (the temporary directory, the processes, the PostgreSQL database)."""
+    with tempfile.TemporaryDirectory(prefix="hedui-bench-") as temporary:
+        directory = Path(temporary)
+        agencies = await AgencyProcess.start(households, as_of)
+        try:
+            async with database(database_kind, directory) as url:
+                setup = await prepare_hub(directory, url, agencies.urls, bench_households(households, as_of))
+                stack = Stack(agencies, setup, await HubProcess.start(setup, workers=workers))
+                try:
+                    yield stack
+                finally:
+                    await stack.hub.stop()
+        finally:
+            await agencies.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class CpuWatch:
+    """The processes whose CPU time a measurement reports, by name, and the PostgreSQL database (if any)
+    whose backends it reports as ``postgres``."""
+
+    pids: Mapping[str, int]
+    postgres_database: str | None = None
+
+    def counters(self) -> dict[str, dict[int, float]]:
+        """CPU seconds so far per group, by pid (the machine's busy time under pid 0)."""
+        # The generator's children are the hub and the agencies: count the generator's own process only.
+        own = os.getpid()
+        counters = {name: cpu_seconds(pid, descendants=pid != own) for name, pid in self.pids.items()}
+        if self.postgres_database is not None:
+            counters["postgres"] = postgres_cpu_seconds(self.postgres_database)
+        counters["machine"] = {0: machine_busy_seconds()}
+        return counters
+
+
+def _used(before: dict[int, float], after: dict[int, float]) -> float:
+    # Per process: one that started meanwhile counts whole; one that ended meanwhile is lost (unknowable).
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+async def measured(
+    call: Callable[[int], Awaitable[None]],
+    *,
+    count: int,
+    concurrency: int,
+    duration_s: float,
+    watch: CpuWatch | None = None,
+) -> tuple[LoadResult, dict[str, float]]:
+    """:func:`bench.harness.drive`, plus the CPU used meanwhile by each watched process, by PostgreSQL, by
+    the whole machine and by everything else on it ("other": other users of the machine skew the numbers),
+    in percent of one core (the machine's ceiling is 100 x its CPU count)."""
+    before = watch.counters() if watch is not None else {}
+    result = await drive(call, count=count, concurrency=concurrency, duration_s=duration_s)
+    if watch is None:
+        return result, {}
+    after = watch.counters()
+    used = {name: 100 * _used(before[name], after[name]) / result.elapsed_s for name in after}
+    used["other"] = used["machine"] - sum(value for name, value in used.items() if name != "machine")
+    return result, {f"cpu_{name}_pct": value for name, value in used.items()}
