@@ -11,7 +11,7 @@ Both agencies follow the convention of the government data-sharing platform (政
 Wire models keep the agencies' camelCase names (they *are* the contract in
 ``contracts/agencies/<agency>/openapi.yaml``), are strict (no coercion, no unknown fields) and never put
 input values into validation errors, because those values are identity numbers and other personal data.
-The simulated agencies in ``adapters.testkit`` use :func:`read_batch_query` and :func:`answer_response`.
+The simulated agencies in ``adapters.testkit`` are built with :func:`create_batch_query_app`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from adapters.base import AdapterSettings, SourceQuery
@@ -268,3 +269,34 @@ def answer_response(query: BatchQuery, as_of: date, results: Sequence[Mapping[st
         "data": {"asOf": as_of.isoformat(), "results": list(results)},
     }
     return web.json_response(body, dumps=lambda value: json.dumps(value, ensure_ascii=False))
+
+
+# The agency's result about one identity number, without its ``seq`` (e.g. ``{"found": False}``).
+PersonResult = Callable[[str], dict[str, Any]]
+
+
+def create_batch_query_app(
+    as_of: date, endpoints: Mapping[str, PersonResult], middlewares: Iterable[Middleware]
+) -> web.Application:
+    """An agency following the convention: ``GET /health`` and a batch query endpoint per path of ``endpoints``.
+
+    Each endpoint answers every person asked about with ``{"seq": seq}`` followed by the fields of its
+    :data:`PersonResult` for the person's identity number, in request order.
+    """
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "UP"})
+
+    def batch_query(person_result: PersonResult) -> Handler:
+        async def answer(request: web.Request) -> web.Response:
+            query = await read_batch_query(request)
+            results = [{"seq": ref.seq} | person_result(ref.idNumber) for ref in query.persons]
+            return answer_response(query, as_of, results)
+
+        return answer
+
+    app = web.Application(middlewares=middlewares)
+    app.router.add_get("/health", health)
+    for path, person_result in endpoints.items():
+        app.router.add_post(path, batch_query(person_result))
+    return app

@@ -8,15 +8,21 @@ AsyncTransport is httpx-based and is not used.
 Every answer passes through the hardened parser of :mod:`adapters.xmlsafe` (no DTD, no entities, no network,
 size limit) and is validated against the agency's XSD before zeep sees it, so zeep only ever deserialises
 documents that are well-formed, harmless and inside the contract.
+
+Both agencies follow one convention, which :class:`SoapAdapter` implements once: a single operation asks
+about a list of ``IdNumber`` values under a ``RequestHeader`` (RequestId, PurposeCode, RegionCode) and is
+answered with a ``ResponseHeader`` echoing the RequestId and one record per number, ``Found`` false for a
+person the agency does not know.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 from urllib.parse import urlparse
 
 import aiohttp
@@ -24,7 +30,7 @@ import zeep
 import zeep.exceptions
 from lxml import etree
 
-from adapters.base import AdapterSettings
+from adapters.base import AdapterSettings, Fact, Provenance, SourceQuery, SourceResult
 from adapters.http import get_ok, new_session, read_limited
 from adapters.xmlsafe import load_schema, parse_xml, validate
 from gateway.contracts import CONTRACTS_DIR
@@ -211,3 +217,63 @@ class SoapClient:
         if namespace == SOAP_ENV_NS and local.split(".", 1)[0] in _OUR_FAULT_CODES:
             raise SourceProtocolError(f"{self._agency} rejected our request (SOAP {local.split('.', 1)[0]} fault)")
         raise SourceUnavailable(f"{self._agency} answered with a SOAP fault")
+
+
+class SoapAdapter(ABC):
+    """An adapter for a SOAP agency following the convention above, at ``base_url`` (endpoint ``base_url + "/soap"``).
+
+    The WSDL and XSD are ``contracts/agencies/<name>/<name>.wsdl`` and ``.xsd``. A subclass names its
+    ``operation`` and the ``record_element`` of the answer holding one record per person, and maps the record
+    of each person the agency knows to facts.
+    """
+
+    name: str
+    categories: frozenset[str]
+    operation: ClassVar[str]
+    record_element: ClassVar[str]
+
+    def __init__(self, base_url: str, settings: AdapterSettings | None = None) -> None:
+        self._soap = SoapClient(
+            self.name,
+            base_url,
+            wsdl=contract_file(self.name, f"{self.name}.wsdl"),
+            schema=contract_file(self.name, f"{self.name}.xsd"),
+            settings=settings,
+        )
+
+    async def fetch(self, query: SourceQuery) -> SourceResult:
+        asked = list(dict.fromkeys(member.id_number.upper() for member in query.members))
+        if not asked:
+            return SourceResult(self.name, (), Provenance(self.name, query.as_of))
+        answer = await self._soap.call(
+            self.operation,
+            RequestHeader={
+                "RequestId": query.verification_id,
+                "PurposeCode": query.purpose,
+                "RegionCode": query.region,
+            },
+            IdNumber=asked,
+        )
+        if answer.ResponseHeader.RequestId != query.verification_id:
+            raise SourceProtocolError(f"{self.name} answered another request")
+        records = records_by_id_number(getattr(answer, self.record_element), asked, self.name)
+        facts: list[Fact] = []
+        record_ids: list[str] = []
+        for member in query.members:
+            record = records[member.id_number.upper()]
+            if record.Found:
+                member_facts, member_record_ids = self._found_record_facts(member.index, record)
+                facts.extend(member_facts)
+                record_ids.extend(member_record_ids)
+        provenance = Provenance(self.name, answer.ResponseHeader.DataAsOf, tuple(dict.fromkeys(record_ids)))
+        return SourceResult(self.name, tuple(facts), provenance)
+
+    async def health(self) -> bool:
+        return await self._soap.health()
+
+    async def aclose(self) -> None:
+        await self._soap.aclose()
+
+    @abstractmethod
+    def _found_record_facts(self, member: int, record: Any) -> tuple[list[Fact], list[str]]:
+        """The facts of the person at ``member`` whose record says ``Found``, and the record ids they come from."""

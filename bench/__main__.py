@@ -64,7 +64,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, rest = _parser().parse_known_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # Options after "--" go to the main(argv) benchmarks untouched, even those named like the common ones.
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args, unknown = _parser().parse_known_args(argv[:cut])
+    rest = unknown + argv[cut + 1 :]
     found, broken = discover()
     if args.list:
         for name, module in found.items():

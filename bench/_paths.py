@@ -4,9 +4,10 @@
   ``adapters/`` called concurrently by the client itself, then
   ``gateway.meanstest.indicators.compose_household``. No envelope, no database, no policy, no audit.
 * :class:`HubPath`: the same households through the hub's ``POST /v1/verifications`` with everything the
-  hub does at the time of the run. Requests are sealed before the timed phase (each ``jti`` is single use,
-  so one distinct envelope per request); during it the generator only sends bytes and reads the answer;
-  afterwards every answer is opened and checked (signature, binding, ``status == "complete"``).
+  hub does at the time of the run, authorised with an OAuth2 access token (DESIGN §5). Requests are
+  sealed before the timed phase (each ``jti`` is single use, so one distinct envelope per request); during
+  it the generator only sends bytes and reads the answer; afterwards every answer is opened and checked
+  (signature, ``req`` binding, ``status == "complete"``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from gateway.envelope import (
 from gateway.errors import HeduiError
 from gateway.meanstest.indicators import compose_household
 
-ADAPTERS: dict[str, type[Adapter]] = {
+_ADAPTERS: dict[str, type[Adapter]] = {
     "hukou": HukouAdapter,
     "civil_affairs": CivilAffairsAdapter,
     "tax": TaxAdapter,
@@ -55,7 +56,7 @@ class DirectPath:
 
     def __init__(self, agencies: dict[str, str], households: Sequence[Household], as_of: date) -> None:
         settings = AdapterSettings()
-        self.adapters = {name: ADAPTERS[name](url, settings) for name, url in agencies.items()}  # type: ignore[call-arg]
+        self.adapters = {name: _ADAPTERS[name](url, settings) for name, url in agencies.items()}  # type: ignore[call-arg]
         self._households = households
         self._as_of = as_of
 
@@ -94,11 +95,12 @@ class HubRefused(Exception):
 
 
 class HubPath:
-    """Pre-sealed verification requests to one hub (or several, round-robin), answers checked afterwards."""
+    """Pre-sealed verification requests to one hub (any number of worker processes behind its port),
+    answers checked afterwards."""
 
-    def __init__(self, setup: HubSetup, base_urls: Sequence[str], households: Sequence[Household]) -> None:
+    def __init__(self, setup: HubSetup, base_url: str, households: Sequence[Household]) -> None:
         self._setup = setup
-        self._base_urls = list(base_urls)
+        self._base_url = base_url
         self._households = households
         member_keys = load_jwks(setup.member_private_jwks)
         self._member_keys = member_keys
@@ -107,14 +109,16 @@ class HubPath:
         self._answers: dict[int, bytes] = {}
         self._offset = 0
         self._headers = {"Content-Type": _JOSE}
-        # Sized for the highest concurrency; aiohttp's default limit (100) would cap the load otherwise.
-        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        # No connection limit (aiohttp's default of 100 would cap the load), and idle connections dropped
+        # after 4 s: uvicorn closes them after 5 s (--timeout-keep-alive), and reusing one just as the
+        # server closes it fails the request with a reset.
+        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=4))
 
     async def authorize(self) -> None:
         """Get a fresh access token (DESIGN §5: client credentials, private_key_jwt per RFC 7523) from the
         token endpoint the hub advertises in its RFC 8414 metadata. Tokens live at most 300 s: call this
         before each measured run, outside the timed phase."""
-        async with self._http.get(f"{self._base_urls[0]}/.well-known/oauth-authorization-server") as response:
+        async with self._http.get(f"{self._base_url}/.well-known/oauth-authorization-server") as response:
             response.raise_for_status()
             endpoint = str((await response.json())["token_endpoint"])
         form = {
@@ -146,9 +150,8 @@ class HubPath:
         self._answers = {}
 
     async def call(self, index: int) -> None:
-        url = f"{self._base_urls[index % len(self._base_urls)]}/v1/verifications"
         token = self._sealed[index].token
-        async with self._http.post(url, data=token, headers=self._headers) as response:
+        async with self._http.post(f"{self._base_url}/v1/verifications", data=token, headers=self._headers) as response:
             body = await response.read()
             if response.status != 201:
                 raise HubRefused(response.status, _problem_code(body))
@@ -156,7 +159,7 @@ class HubPath:
 
     async def healthz(self, index: int) -> None:
         """``GET /healthz``: the trivial endpoint that shows the load generator's own ceiling."""
-        async with self._http.get(f"{self._base_urls[index % len(self._base_urls)]}/healthz") as response:
+        async with self._http.get(f"{self._base_url}/healthz") as response:
             await response.read()
             if response.status != 200:
                 raise HubRefused(response.status, "not_healthy")

@@ -22,14 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.testkit.population import Household
 from bench._population import POPULATION_SEED, bench_households, consent_registrations
 from bench.harness import LoadResult, drive
 from gateway.consent import ConsentService
-from gateway.envelope import HubKeys, generate_member_jwks, init_key_dir
+from gateway.envelope import HubKeys, generate_member_jwks
+from gateway.keydir import init_hub_key_dir
 from gateway.members import MemberRegistry
 from gateway.sandbox import SANDBOX_MEMBERS
 from gateway.settings import DEFAULT_HUB_ID
@@ -175,7 +176,7 @@ async def prepare_hub(
 ) -> HubSetup:
     """Keys, migrated schema, the sandbox's local MIS member and the consents of ``households`` granted to
     it, all before any hub process starts (so that several uvicorn workers never race to migrate)."""
-    keys = init_key_dir(directory / "keys")
+    keys = init_hub_key_dir(directory / "keys")
     await migrate_async(database_url)
     member = SANDBOX_MEMBERS["mis"]
     private, public = generate_member_jwks()
@@ -252,16 +253,14 @@ class HubProcess:
         await _stop(self._process)
 
 
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(_asyncpg_dsn(POSTGRES_ADMIN_URL))
+    # CREATE / DROP DATABASE cannot run inside a transaction block.
+    engine = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
-        await connection.execute(statement)
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql(statement)
     finally:
-        await connection.close()
+        await engine.dispose()
 
 
 @contextlib.asynccontextmanager
@@ -290,10 +289,11 @@ async def database(kind: str, directory: Path) -> AsyncIterator[str]:
 class Stack:
     """Agencies, a prepared hub database and key directory, and the hub process serving them."""
 
-    def __init__(self, agencies: AgencyProcess, setup: HubSetup, hub: HubProcess) -> None:
+    def __init__(self, agencies: AgencyProcess, setup: HubSetup, hub: HubProcess, workers: int) -> None:
         self.agencies = agencies
         self.setup = setup
         self.hub = hub
+        self.workers = workers
 
     def watch(self) -> CpuWatch:
         """What a measurement's CPU columns cover: generator (this process), hub, agencies, PostgreSQL."""
@@ -306,6 +306,7 @@ class Stack:
     async def restart_hub(self, *, workers: int) -> None:
         await self.hub.stop()
         self.hub = await HubProcess.start(self.setup, workers=workers)
+        self.workers = workers
 
 
 @contextlib.asynccontextmanager
@@ -318,7 +319,7 @@ async def hub_stack(*, households: int, as_of: date, database_kind: str, workers
         try:
             async with database(database_kind, directory) as url:
                 setup = await prepare_hub(directory, url, agencies.urls, bench_households(households, as_of))
-                stack = Stack(agencies, setup, await HubProcess.start(setup, workers=workers))
+                stack = Stack(agencies, setup, await HubProcess.start(setup, workers=workers), workers)
                 try:
                     yield stack
                 finally:

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from gateway.api import consents, federation, matches, oauth2, registry, service, verifications
+from gateway.api import audit, consents, federation, matches, oauth2, registry, service, verifications
 from gateway.api.problems import install_problem_handlers
 from gateway.context import open_hub
 from gateway.metrics import HubMetrics
@@ -42,4 +42,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry.router)
     app.include_router(consents.router)
     app.include_router(matches.router)
+    app.include_router(audit.router)
     return app

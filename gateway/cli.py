@@ -37,12 +37,12 @@ def keys_init(
     force: Annotated[bool, typer.Option(help="Replace existing keys (old envelopes stop opening)")] = False,
 ) -> None:
     """Generate the hub's Ed25519 signing key, X25519 encryption key and at-rest secrets."""
-    from gateway.envelope import init_key_dir
+    from gateway.keydir import init_hub_key_dir
     from gateway.settings import Settings
 
     directory = key_dir or Settings().key_dir
     try:
-        keys = init_key_dir(directory, force=force)
+        keys = init_hub_key_dir(directory, force=force)
     except HeduiError as exc:
         raise _fail(exc) from exc
     console.print(f"hub keys written to {directory} (private files mode 0600)")
@@ -132,6 +132,9 @@ def members_add(
     jwks: Annotated[Path, typer.Option(help="File with the member's PUBLIC JWKS")],
     region: Annotated[str | None, typer.Option(help="6-digit GB/T 2260 region")] = None,
     name: Annotated[str, typer.Option(help="Display name")] = "",
+    replace_keys: Annotated[
+        bool, typer.Option(help="Retire the member's keys that are not in this JWKS (end of a key rotation)")
+    ] = False,
 ) -> None:
     """Register a member (or add keys to it) with its public JWKS."""
     from gateway.members import MemberRegistry
@@ -144,7 +147,12 @@ def members_add(
         database = Database(settings.database_url)
         try:
             record = await MemberRegistry(database).add(
-                member_id, role=role, region=region, name=name, public_jwks=json.loads(jwks.read_text())
+                member_id,
+                role=role,
+                region=region,
+                name=name,
+                public_jwks=json.loads(jwks.read_text()),
+                replace_keys=replace_keys,
             )
         finally:
             await database.dispose()
@@ -443,11 +451,11 @@ def audit_verify(
     database_url: Annotated[str | None, typer.Option(help="Default: HEDUI_DATABASE_URL")] = None,
     key_dir: Annotated[Path | None, typer.Option(help="Holds the log key (default: HEDUI_KEY_DIR)")] = None,
     verifier_key: Annotated[
-        str | None, typer.Option(help="Check checkpoints with this C2SP verifier key instead of the key directory's")
+        list[str] | None,
+        typer.Option(help="C2SP verifier key to check checkpoints with instead of the key directory's (repeatable)"),
     ] = None,
 ) -> None:
-    """Recompute every leaf and node from the stored entries and check every checkpoint; exit 1 at the first
-    bad entry."""
+    """Recompute the whole log from its entries and check every checkpoint; exit 1 naming the first bad entry."""
     from gateway.audit import LogKey, log_origin, verify_log
     from gateway.settings import Settings
     from gateway.store import Database
@@ -455,10 +463,12 @@ def audit_verify(
     settings = Settings()
 
     async def run() -> str:
-        vkey = verifier_key or LogKey.load(key_dir or settings.key_dir, name=log_origin(settings.hub_id)).verifier_key()
+        vkeys = verifier_key or [
+            LogKey.load(key_dir or settings.key_dir, name=log_origin(settings.hub_id)).verifier_key()
+        ]
         database = Database(database_url or settings.database_url)
         try:
-            return (await verify_log(database, vkey)).summary()
+            return (await verify_log(database, *vkeys)).summary()
         finally:
             await database.dispose()
 
@@ -478,8 +488,7 @@ def audit_prove(
     database_url: Annotated[str | None, typer.Option(help="Default: HEDUI_DATABASE_URL")] = None,
     key_dir: Annotated[Path | None, typer.Option(help="Default: HEDUI_KEY_DIR")] = None,
 ) -> None:
-    """Print an inclusion proof bundle (entry, leaf hash, proof, signed checkpoint) a third party can check
-    with `hedui audit check-proof` or any RFC 9162 and signed-note implementation."""
+    """Print an inclusion proof bundle (entry, leaf hash, proof, signed checkpoint) for a third party to check."""
     from gateway.audit import AuditLog, LogKey, log_origin
     from gateway.envelope import HubKeys
     from gateway.errors import NotFound
@@ -520,7 +529,7 @@ def audit_check_proof(
     bundle: Annotated[Path, typer.Argument(help="A JSON bundle written by `hedui audit prove`")],
     verifier_key: Annotated[str, typer.Option(help="The log's C2SP verifier key, obtained independently")],
 ) -> None:
-    """Check an inclusion proof bundle offline: the checkpoint's signatures, the entry's leaf hash, the proof."""
+    """Check an inclusion proof bundle offline: checkpoint signatures, the entry's leaf hash, the proof."""
     from gateway.audit import InclusionProof
     from gateway.errors import ProofInvalid
 

@@ -28,7 +28,14 @@ from gateway.envelope import (
     public_encryption_key,
     seal,
 )
-from gateway.errors import InvalidToken, RemoteProblem, SignatureInvalid, SourceUnavailable, error_class_for
+from gateway.errors import (
+    EnvelopeInvalid,
+    InvalidToken,
+    RemoteProblem,
+    SignatureInvalid,
+    SourceUnavailable,
+    error_class_for,
+)
 
 JOSE = "application/jose"
 
@@ -129,16 +136,23 @@ class HubClient:
         return self._token_endpoint
 
     async def _exchange(self, method: str, path: str, body: Mapping[str, Any]) -> OpenedMessage:
-        hub_jwks = await self._hub_keys()
-        sealed = seal(
-            body,
-            issuer=self.member_id,
-            audience=self.hub_id,
-            signing_key=self._signing_key,
-            recipient_key=public_encryption_key(hub_jwks),
-        )
-        response = await self._send(method, path, sealed.token)
-        return await self._open(response, sealed.jws)
+        for attempt in range(2):
+            sealed = seal(
+                body,
+                issuer=self.member_id,
+                audience=self.hub_id,
+                signing_key=self._signing_key,
+                recipient_key=public_encryption_key(await self._hub_keys()),
+            )
+            try:
+                response = await self._send(method, path, sealed.token)
+            except EnvelopeInvalid:
+                if attempt or self._hub_jwks_pinned:
+                    raise
+                self._hub_jwks = None  # sealed to a retired hub key: fetch the JWKS and seal once more
+                continue
+            return await self._open(response, sealed.jws)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(self, method: str, path: str, token: str | None) -> httpx.Response:
         for attempt in range(2):

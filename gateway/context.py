@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from adapters.base import AdapterSettings
+from gateway.audit import AuditLog, LogKey, log_origin
 from gateway.auth import (
     AccessTokenIssuer,
     AccessTokenValidator,
@@ -39,6 +41,8 @@ class HubContext:
     settings: Settings
     database: Database
     keyring: KeyRing
+    audit: AuditLog
+    audit_key: LogKey
     members: MemberRegistry
     broker: Broker
     replay: SqlReplayCache
@@ -75,14 +79,20 @@ class HubContext:
             raise SenderMismatch("the envelope's signer is not the access token's subject")
         return opened
 
+    def public_jwks(self) -> dict[str, Any]:
+        """The hub's JWKS: envelope keys first (the first "sig" key signs envelopes), then the log key."""
+        return {"keys": [*self.keys.public_jwks()["keys"], self.audit_key.public_jwk()]}
+
     async def aclose(self) -> None:
         await self.broker.aclose()
+        await self.audit.aclose()  # commits what is queued and signs a last checkpoint
         await self.database.dispose()
 
 
 async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> HubContext:
     try:
         keyring = KeyRing(settings.key_dir)
+        audit_key = LogKey.load(settings.key_dir, name=log_origin(settings.hub_id))
     except (ConfigurationError, OSError) as exc:
         raise ConfigurationError(f"no usable hub keys in {settings.key_dir}; run `hedui keys init` first") from exc
     if settings.migrate_on_start:
@@ -111,17 +121,26 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
             raise ConfigurationError("an external issuer needs external_jwks_url and external_audience")
         external = ExternalIssuer(settings.external_issuer, settings.external_jwks_url, settings.external_audience)
 
+    token_endpoint = f"{settings.public_url}/oauth2/token"
+
     def current_keys() -> HubKeys:
         return keyring.current
 
-    token_endpoint = f"{settings.public_url}/oauth2/token"
     # The registry uses only the storage key and the subject pepper, which key rotation leaves in place.
     registry = RegistryService(database, keyring.current)
-    consents = ConsentService(database, keyring.current, hub_id=settings.hub_id)
+    consents = ConsentService(database, current_keys, hub_id=settings.hub_id)
+    audit = AuditLog(
+        database,
+        log_key=audit_key,
+        subject_pepper=keyring.current.subject_pepper,
+        checkpoint_interval_s=settings.audit_checkpoint_interval_s,
+    )
     return HubContext(
         settings=settings,
         database=database,
         keyring=keyring,
+        audit=audit,
+        audit_key=audit_key,
         members=members,
         broker=broker,
         replay=replay,
@@ -145,6 +164,7 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
             registry=registry,
             consents=consents,
             policies=policies,
+            audit=audit,
             database=database,
             keys=current_keys,
             members=members,

@@ -225,6 +225,22 @@ class ConfigurationError(HeduiError):
     title = "Configuration error"
 
 
+class AtRestDecryptionFailed(HeduiError):
+    code = "stored_record_unreadable"
+    title = "A stored record could not be decrypted"
+
+
+class RoleNotAllowed(Forbidden):
+    code = "role_not_allowed"
+    title = "This member's role may not use this endpoint"
+
+
+class UnsupportedMediaType(HeduiError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Requests carry a JOSE envelope (Content-Type: application/jose)"
+
+
 class RemoteProblem(HeduiError):
     """A problem response from a remote hub whose ``code`` this version does not know."""
 

@@ -50,6 +50,9 @@ class HubMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.audit_tree_size = Gauge(
+            "hedui_audit_tree_size", "Entries in the audit log (read when metrics are scraped)", registry=self.registry
+        )
         self.problems = Counter(
             "hedui_problems",
             "Problem responses, by stable problem code",

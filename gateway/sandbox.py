@@ -29,8 +29,9 @@ from adapters.testkit.server import RunningAgency
 from gateway.app import create_app
 from gateway.consent.seed import UNCONSENTED_SCENARIOS, register_scenario_consents
 from gateway.context import HubContext
-from gateway.envelope import generate_member_jwks, init_key_dir
+from gateway.envelope import generate_member_jwks
 from gateway.errors import ConfigurationError
+from gateway.keydir import ensure_hub_key_dir
 from gateway.registry.seed import seed_from_population
 from gateway.settings import DEFAULT_HUB_ID, Settings
 
@@ -81,8 +82,7 @@ class Sandbox:
         self.population = await asyncio.to_thread(generate, self.seed, self.households, self.as_of)
         self.agencies = await start_agencies(self.population, host=self.host, faults=self.faults)
         key_dir = self.data_dir / "keys"
-        if not key_dir.exists():
-            init_key_dir(key_dir)
+        ensure_hub_key_dir(key_dir)
         database = self.data_dir / "hedui.db"
         for stale in (database, database.with_name("hedui.db-wal"), database.with_name("hedui.db-shm")):
             stale.unlink(missing_ok=True)

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     breaker_failures: int = Field(5, ge=1, description="Consecutive failures that open a source's breaker")
     breaker_reset_s: float = Field(30.0, gt=0, description="Seconds an open breaker waits before a trial call")
     max_envelope_bytes: int = Field(1_048_576, description="Largest request envelope accepted")
+    audit_checkpoint_interval_s: float = Field(
+        5.0, gt=0, description="At most one signed audit checkpoint per interval while entries arrive"
+    )
     migrate_on_start: bool = Field(True, description="Run Alembic migrations when the hub starts")
 
     @field_validator("hub_id")

@@ -11,9 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from adapters.base import AdapterSettings, Fact, Provenance, SourceQuery, SourceResult
-from adapters.soap import SoapClient, amount_value, contract_file, records_by_id_number
-from gateway.errors import SourceProtocolError
+from adapters.base import Fact
+from adapters.soap import SoapAdapter, amount_value
 
 # Broker account kind -> fact code (contracts/indicators.yaml), in the order facts are emitted.
 _FACT_CODES = {
@@ -23,53 +22,16 @@ _FACT_CODES = {
 }
 
 
-class BankingAdapter:
+class BankingAdapter(SoapAdapter):
     """Adapter for the bank-broker SOAP service at ``base_url`` (the endpoint is ``base_url + "/soap"``)."""
 
     name = "banking"
     categories = frozenset({"banking"})
+    operation = "QueryFinancialAssets"
+    record_element = "SubjectAssets"
 
-    def __init__(self, base_url: str, settings: AdapterSettings | None = None) -> None:
-        self._soap = SoapClient(
-            self.name,
-            base_url,
-            wsdl=contract_file("banking", "banking.wsdl"),
-            schema=contract_file("banking", "banking.xsd"),
-            settings=settings,
-        )
-
-    async def fetch(self, query: SourceQuery) -> SourceResult:
-        asked = list(dict.fromkeys(member.id_number.upper() for member in query.members))
-        if not asked:
-            return SourceResult(self.name, (), Provenance(self.name, query.as_of))
-        answer = await self._soap.call(
-            "QueryFinancialAssets",
-            RequestHeader={
-                "RequestId": query.verification_id,
-                "PurposeCode": query.purpose,
-                "RegionCode": query.region,
-            },
-            IdNumber=asked,
-        )
-        if answer.ResponseHeader.RequestId != query.verification_id:
-            raise SourceProtocolError(f"{self.name} answered another request")
-        subjects = records_by_id_number(answer.SubjectAssets, asked, self.name)
-        facts: list[Fact] = []
-        accounts: list[str] = []
-        for member in query.members:
-            subject = subjects[member.id_number.upper()]
-            if subject.Found:
-                member_facts, member_accounts = _member_facts(member.index, subject)
-                facts.extend(member_facts)
-                accounts.extend(member_accounts)
-        record_ids = tuple(dict.fromkeys(accounts))
-        return SourceResult(self.name, tuple(facts), Provenance(self.name, answer.ResponseHeader.DataAsOf, record_ids))
-
-    async def health(self) -> bool:
-        return await self._soap.health()
-
-    async def aclose(self) -> None:
-        await self._soap.aclose()
+    def _found_record_facts(self, member: int, record: Any) -> tuple[list[Fact], list[str]]:
+        return _member_facts(member, record)
 
 
 def _member_facts(member: int, subject: Any) -> tuple[list[Fact], list[str]]:

@@ -10,58 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.base import AdapterSettings, Fact, Provenance, SourceQuery, SourceResult
-from adapters.soap import SoapClient, amount_value, contract_file, records_by_id_number
-from gateway.errors import SourceProtocolError
+from adapters.base import Fact
+from adapters.soap import SoapAdapter, amount_value
 
 # GB/T 2261.2-2003 marital status codes, as the agency's XSD allows them.
 _MARITAL_STATUSES = {"10": "single", "20": "married", "30": "widowed", "40": "divorced"}
 
 
-class CivilAffairsAdapter:
+class CivilAffairsAdapter(SoapAdapter):
     """Adapter for the civil-affairs SOAP service at ``base_url`` (the endpoint is ``base_url + "/soap"``)."""
 
     name = "civil_affairs"
     categories = frozenset({"civil_affairs"})
+    operation = "QueryPersons"
+    record_element = "PersonRecord"
 
-    def __init__(self, base_url: str, settings: AdapterSettings | None = None) -> None:
-        self._soap = SoapClient(
-            self.name,
-            base_url,
-            wsdl=contract_file("civil_affairs", "civil_affairs.wsdl"),
-            schema=contract_file("civil_affairs", "civil_affairs.xsd"),
-            settings=settings,
-        )
-
-    async def fetch(self, query: SourceQuery) -> SourceResult:
-        asked = list(dict.fromkeys(member.id_number.upper() for member in query.members))
-        if not asked:
-            return SourceResult(self.name, (), Provenance(self.name, query.as_of))
-        answer = await self._soap.call(
-            "QueryPersons",
-            RequestHeader={
-                "RequestId": query.verification_id,
-                "PurposeCode": query.purpose,
-                "RegionCode": query.region,
-            },
-            IdNumber=asked,
-        )
-        if answer.ResponseHeader.RequestId != query.verification_id:
-            raise SourceProtocolError(f"{self.name} answered another request")
-        records = records_by_id_number(answer.PersonRecord, asked, self.name)
-        facts: list[Fact] = []
-        for member in query.members:
-            record = records[member.id_number.upper()]
-            if record.Found:
-                facts.extend(_member_facts(member.index, record))
-        record_ids = tuple(dict.fromkeys(fact.record_id for fact in facts if fact.record_id is not None))
-        return SourceResult(self.name, tuple(facts), Provenance(self.name, answer.ResponseHeader.DataAsOf, record_ids))
-
-    async def health(self) -> bool:
-        return await self._soap.health()
-
-    async def aclose(self) -> None:
-        await self._soap.aclose()
+    def _found_record_facts(self, member: int, record: Any) -> tuple[list[Fact], list[str]]:
+        facts = _member_facts(member, record)
+        return facts, [fact.record_id for fact in facts if fact.record_id is not None]
 
 
 def _member_facts(member: int, record: Any) -> list[Fact]:

@@ -14,35 +14,19 @@ import re
 from aiohttp import web
 from lxml import etree
 
-from adapters.soap import contract_file
 from adapters.testkit.faults import FaultInjector
 from adapters.testkit.population import FinancialAsset, Population
-from adapters.testkit.soap import SoapOperation, SoapService, create_soap_app, response_header
+from adapters.testkit.soap import AgencyNamespace, create_id_number_query_app
 
 NAMESPACE = "urn:hedui:agency:banking-broker:v1"
-_NS = {"bk": NAMESPACE}
+_BK = AgencyNamespace(NAMESPACE, "bk")
 
 _ACCOUNT_KINDS = {"deposit": "DEPOSIT", "securities": "SECURITIES", "insurance": "INSURANCE"}
 _NOT_IN_ACCOUNT_REF = re.compile(r"[^A-Za-z0-9-]")
 
 
 def create_app(population: Population, faults: FaultInjector) -> web.Application:
-    def query_financial_assets(request: etree._Element) -> etree._Element:
-        answer = etree.Element(_q("QueryFinancialAssetsResponse"), nsmap=_NS)
-        request_id = request.findtext("bk:RequestHeader/bk:RequestId", namespaces=_NS) or ""
-        answer.append(response_header(NAMESPACE, request_id, population.as_of))
-        for id_number in request.iterfind("bk:IdNumber", namespaces=_NS):
-            answer.append(_subject_assets(population, str(id_number.text)))
-        return answer
-
-    service = SoapService(
-        wsdl=contract_file("banking", "banking.wsdl"),
-        schema=contract_file("banking", "banking.xsd"),
-        operations={
-            _q("QueryFinancialAssets"): SoapOperation(f"{NAMESPACE}/QueryFinancialAssets", query_financial_assets)
-        },
-    )
-    return create_soap_app(service, faults)
+    return create_id_number_query_app("banking", _BK, "QueryFinancialAssets", _subject_assets, population, faults)
 
 
 def _mask_account_ref(account_ref: str) -> str:
@@ -51,32 +35,22 @@ def _mask_account_ref(account_ref: str) -> str:
     return f"{kept[:4]}****{kept[-4:]}" if len(kept) > 8 else f"****{kept[-4:]}"
 
 
-def _q(name: str) -> str:
-    return f"{{{NAMESPACE}}}{name}"
-
-
-def _add(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
-    child = etree.SubElement(parent, _q(name))
-    child.text = text
-    return child
-
-
 def _subject_assets(population: Population, id_number: str) -> etree._Element:
-    subject = etree.Element(_q("SubjectAssets"))
-    _add(subject, "IdNumber", id_number)
+    subject = etree.Element(_BK.qname("SubjectAssets"))
+    _BK.add(subject, "IdNumber", id_number)
     person = population.person(id_number)
-    _add(subject, "Found", "false" if person is None else "true")
+    _BK.add(subject, "Found", "false" if person is None else "true")
     if person is None:
         return subject
     by_institution: dict[str, list[FinancialAsset]] = {}
     for asset in person.assets:
         by_institution.setdefault(asset.institution, []).append(asset)
     for institution, assets in by_institution.items():
-        group = _add(subject, "InstitutionAssets")
-        _add(group, "InstitutionCode", institution)
+        group = _BK.add(subject, "InstitutionAssets")
+        _BK.add(group, "InstitutionCode", institution)
         for asset in assets:
-            account = _add(group, "Account")
-            _add(account, "AccountRef", _mask_account_ref(asset.account_ref))
-            _add(account, "AccountKind", _ACCOUNT_KINDS[asset.kind])
-            _add(account, "Amount", f"{asset.amount:.2f}")
+            account = _BK.add(group, "Account")
+            _BK.add(account, "AccountRef", _mask_account_ref(asset.account_ref))
+            _BK.add(account, "AccountKind", _ACCOUNT_KINDS[asset.kind])
+            _BK.add(account, "Amount", f"{asset.amount:.2f}")
     return subject

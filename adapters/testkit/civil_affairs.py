@@ -11,50 +11,26 @@ from __future__ import annotations
 from aiohttp import web
 from lxml import etree
 
-from adapters.soap import contract_file
 from adapters.testkit.faults import FaultInjector
 from adapters.testkit.population import Person, Population
-from adapters.testkit.soap import SoapOperation, SoapService, create_soap_app, record_number, response_header
+from adapters.testkit.soap import AgencyNamespace, create_id_number_query_app, record_number
 
 NAMESPACE = "urn:hedui:agency:civil-affairs:v1"
-_NS = {"ca": NAMESPACE}
+_CA = AgencyNamespace(NAMESPACE, "ca")
 
 # GB/T 2261.2-2003 marital status codes.
 _MARITAL_STATUS_CODES = {"single": "10", "married": "20", "widowed": "30", "divorced": "40"}
 
 
 def create_app(population: Population, faults: FaultInjector) -> web.Application:
-    def query_persons(request: etree._Element) -> etree._Element:
-        answer = etree.Element(_q("QueryPersonsResponse"), nsmap=_NS)
-        request_id = request.findtext("ca:RequestHeader/ca:RequestId", namespaces=_NS) or ""
-        answer.append(response_header(NAMESPACE, request_id, population.as_of))
-        for id_number in request.iterfind("ca:IdNumber", namespaces=_NS):
-            answer.append(_person_record(population, str(id_number.text)))
-        return answer
-
-    service = SoapService(
-        wsdl=contract_file("civil_affairs", "civil_affairs.wsdl"),
-        schema=contract_file("civil_affairs", "civil_affairs.xsd"),
-        operations={_q("QueryPersons"): SoapOperation(f"{NAMESPACE}/QueryPersons", query_persons)},
-    )
-    return create_soap_app(service, faults)
-
-
-def _q(name: str) -> str:
-    return f"{{{NAMESPACE}}}{name}"
-
-
-def _add(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
-    child = etree.SubElement(parent, _q(name))
-    child.text = text
-    return child
+    return create_id_number_query_app("civil_affairs", _CA, "QueryPersons", _person_record, population, faults)
 
 
 def _person_record(population: Population, id_number: str) -> etree._Element:
-    record = etree.Element(_q("PersonRecord"))
-    _add(record, "IdNumber", id_number)
+    record = etree.Element(_CA.qname("PersonRecord"))
+    _CA.add(record, "IdNumber", id_number)
     person = population.person(id_number)
-    _add(record, "Found", "false" if person is None else "true")
+    _CA.add(record, "Found", "false" if person is None else "true")
     if person is not None:
         _add_registrations(record, person, population.seed)
     return record
@@ -62,21 +38,21 @@ def _person_record(population: Population, id_number: str) -> etree._Element:
 
 def _add_registrations(record: etree._Element, person: Person, seed: int) -> None:
     if person.death_date is not None:
-        death = _add(record, "DeathRegistration")
-        _add(death, "RegistrationNo", record_number(seed, "SWDJ", person.id_number))
-        _add(death, "DeathDate", person.death_date.isoformat())
-    marital = _add(record, "MaritalStatus")
-    _add(marital, "StatusCode", _MARITAL_STATUS_CODES[person.marital_status])
+        death = _CA.add(record, "DeathRegistration")
+        _CA.add(death, "RegistrationNo", record_number(seed, "SWDJ", person.id_number))
+        _CA.add(death, "DeathDate", person.death_date.isoformat())
+    marital = _CA.add(record, "MaritalStatus")
+    _CA.add(marital, "StatusCode", _MARITAL_STATUS_CODES[person.marital_status])
     if person.marital_status != "single":
-        _add(marital, "RegistrationNo", record_number(seed, "HYDJ", person.id_number, person.marital_status))
+        _CA.add(marital, "RegistrationNo", record_number(seed, "HYDJ", person.id_number, person.marital_status))
     if person.disability_grade is not None:
-        disability = _add(record, "Disability")
-        _add(disability, "RegistryNo", record_number(seed, "CJR", person.id_number))
-        _add(disability, "Grade", str(person.disability_grade))
+        disability = _CA.add(record, "Disability")
+        _CA.add(disability, "RegistryNo", record_number(seed, "CJR", person.id_number))
+        _CA.add(disability, "Grade", str(person.disability_grade))
     for position, enrollment in enumerate(person.enrollments):
-        entry = _add(record, "AssistanceEnrollment")
-        _add(entry, "EnrollmentNo", record_number(seed, "JZ", person.id_number, str(position)))
-        _add(entry, "ProgramCode", enrollment.program)
-        _add(entry, "RegionCode", enrollment.region)
-        _add(entry, "StartDate", enrollment.since.isoformat())
-        _add(entry, "MonthlyAmount", f"{enrollment.monthly_amount:.2f}")
+        entry = _CA.add(record, "AssistanceEnrollment")
+        _CA.add(entry, "EnrollmentNo", record_number(seed, "JZ", person.id_number, str(position)))
+        _CA.add(entry, "ProgramCode", enrollment.program)
+        _CA.add(entry, "RegionCode", enrollment.region)
+        _CA.add(entry, "StartDate", enrollment.since.isoformat())
+        _CA.add(entry, "MonthlyAmount", f"{enrollment.monthly_amount:.2f}")

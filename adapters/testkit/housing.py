@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.rest import answer_response, read_batch_query
+from adapters.rest import create_batch_query_app
 from adapters.testkit.faults import FaultInjector
 from adapters.testkit.population import Population
 
@@ -41,10 +41,10 @@ class _Housing:
         funded = [person.id_number for person in people if person.provident_fund_balance > 0]
         self._account_ids = {id_number: f"GJJ{n:010d}" for n, id_number in enumerate(funded, start=1)}
 
-    def holdings(self, id_number: str) -> list[dict[str, Any]]:
+    def real_estate_result(self, id_number: str) -> dict[str, Any]:
         person = self._population.person(id_number)
         held = person.properties if person is not None else ()
-        return [
+        properties = [
             {
                 "recordId": self._holding_ids[holding.certificate],
                 "certificateNo": holding.certificate,
@@ -55,8 +55,9 @@ class _Housing:
             }
             for holding in held
         ]
+        return {"properties": properties}
 
-    def fund_account(self, id_number: str) -> dict[str, Any]:
+    def provident_fund_result(self, id_number: str) -> dict[str, Any]:
         person = self._population.person(id_number)
         if person is None or id_number not in self._account_ids:
             return {"found": False}
@@ -69,22 +70,5 @@ class _Housing:
 def create_app(population: Population, faults: FaultInjector) -> web.Application:
     """The agency's aiohttp application; start it with ``adapters.testkit.server.start_agency``."""
     agency = _Housing(population)
-
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "UP"})
-
-    async def real_estate(request: web.Request) -> web.Response:
-        query = await read_batch_query(request)
-        results = [{"seq": ref.seq, "properties": agency.holdings(ref.idNumber)} for ref in query.persons]
-        return answer_response(query, population.as_of, results)
-
-    async def provident_fund(request: web.Request) -> web.Response:
-        query = await read_batch_query(request)
-        results = [{"seq": ref.seq} | agency.fund_account(ref.idNumber) for ref in query.persons]
-        return answer_response(query, population.as_of, results)
-
-    app = web.Application(middlewares=[faults.middleware])
-    app.router.add_get("/health", health)
-    app.router.add_post(REAL_ESTATE_PATH, real_estate)
-    app.router.add_post(PROVIDENT_FUND_PATH, provident_fund)
-    return app
+    endpoints = {REAL_ESTATE_PATH: agency.real_estate_result, PROVIDENT_FUND_PATH: agency.provident_fund_result}
+    return create_batch_query_app(population.as_of, endpoints, [faults.middleware])

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.rest import answer_response, read_batch_query
+from adapters.rest import create_batch_query_app
 from adapters.testkit.faults import FaultInjector
 from adapters.testkit.population import Person, Population
 
@@ -54,7 +54,7 @@ class _PublicSecurity:
         plates = [vehicle.plate for person in people for vehicle in person.vehicles]
         self._vehicle_ids = {plate: f"CL{n:010d}" for n, plate in enumerate(plates, start=1)}
 
-    def register_entry(self, id_number: str) -> dict[str, Any]:
+    def register_result(self, id_number: str) -> dict[str, Any]:
         person = self._population.person(id_number)
         if person is None:
             return {"found": False}
@@ -72,10 +72,10 @@ class _PublicSecurity:
             }
         return {"found": True, "person": entry}
 
-    def vehicles(self, id_number: str) -> list[dict[str, Any]]:
+    def vehicle_result(self, id_number: str) -> dict[str, Any]:
         person = self._population.person(id_number)
         owned = person.vehicles if person is not None else ()
-        return [
+        vehicles = [
             {
                 "recordId": self._vehicle_ids[vehicle.plate],
                 "plateNumber": vehicle.plate,
@@ -84,27 +84,11 @@ class _PublicSecurity:
             }
             for vehicle in owned
         ]
+        return {"vehicles": vehicles}
 
 
 def create_app(population: Population, faults: FaultInjector) -> web.Application:
     """The agency's aiohttp application; start it with ``adapters.testkit.server.start_agency``."""
     agency = _PublicSecurity(population)
-
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "UP"})
-
-    async def register(request: web.Request) -> web.Response:
-        query = await read_batch_query(request)
-        results = [{"seq": ref.seq} | agency.register_entry(ref.idNumber) for ref in query.persons]
-        return answer_response(query, population.as_of, results)
-
-    async def vehicles(request: web.Request) -> web.Response:
-        query = await read_batch_query(request)
-        results = [{"seq": ref.seq, "vehicles": agency.vehicles(ref.idNumber)} for ref in query.persons]
-        return answer_response(query, population.as_of, results)
-
-    app = web.Application(middlewares=[faults.middleware])
-    app.router.add_get("/health", health)
-    app.router.add_post(REGISTER_PATH, register)
-    app.router.add_post(VEHICLES_PATH, vehicles)
-    return app
+    endpoints = {REGISTER_PATH: agency.register_result, VEHICLES_PATH: agency.vehicle_result}
+    return create_batch_query_app(population.as_of, endpoints, [faults.middleware])

@@ -9,6 +9,10 @@ that into an aiohttp application speaking SOAP 1.1 over HTTP (document/literal):
 - ``GET /soap?wsdl``: the WSDL, its address and schema location pointing back at this server;
   ``GET /soap?xsd=1``: the XSD.
 - ``GET /health``.
+
+Both simulated agencies answer one operation about a list of identity numbers (the convention of
+:mod:`adapters.soap`); :func:`create_id_number_query_app` builds such a service from the agency's
+record of one person.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from pathlib import Path
 from aiohttp import web
 from lxml import etree
 
-from adapters.soap import SOAP_ENV_NS
+from adapters.soap import SOAP_ENV_NS, contract_file
 from adapters.testkit.faults import FaultInjector
+from adapters.testkit.population import Population
 from adapters.xmlsafe import load_schema, parse_xml, validate
 from gateway.errors import SourceProtocolError
 
@@ -34,6 +39,8 @@ _WSDL_SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
 _XSD_NS = "http://www.w3.org/2001/XMLSchema"
 
 OperationHandler = Callable[[etree._Element], etree._Element]
+# The agency's record about one identity number, Found false when the population does not hold it.
+PersonRecord = Callable[[Population, str], etree._Element]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +58,24 @@ class SoapService:
     wsdl: Path
     schema: Path
     operations: Mapping[str, SoapOperation]
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyNamespace:
+    """One agency's target namespace, and the prefix its answers declare for it."""
+
+    uri: str
+    prefix: str
+
+    def qname(self, name: str) -> str:
+        """``name`` in this namespace, in Clark notation."""
+        return f"{{{self.uri}}}{name}"
+
+    def add(self, parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
+        """Append the child ``name`` (in this namespace) holding ``text`` to ``parent``."""
+        child = etree.SubElement(parent, self.qname(name))
+        child.text = text
+        return child
 
 
 class _Fault(Exception):
@@ -105,23 +130,42 @@ def create_soap_app(service: SoapService, faults: FaultInjector) -> web.Applicat
     return app
 
 
+def create_id_number_query_app(
+    agency: str,
+    namespace: AgencyNamespace,
+    operation: str,
+    person_record: PersonRecord,
+    population: Population,
+    faults: FaultInjector,
+) -> web.Application:
+    """The service of ``contracts/agencies/<agency>/`` with its one ``operation`` about identity numbers.
+
+    The answer holds the ResponseHeader, then ``person_record`` of each ``IdNumber`` asked, in request order.
+    """
+    prefix = namespace.prefix
+    prefixes = {prefix: namespace.uri}
+
+    def query(request: etree._Element) -> etree._Element:
+        answer = etree.Element(namespace.qname(f"{operation}Response"), nsmap=prefixes)
+        request_id = request.findtext(f"{prefix}:RequestHeader/{prefix}:RequestId", namespaces=prefixes) or ""
+        answer.append(_response_header(namespace, request_id, population.as_of))
+        for id_number in request.iterfind(f"{prefix}:IdNumber", namespaces=prefixes):
+            answer.append(person_record(population, str(id_number.text)))
+        return answer
+
+    service = SoapService(
+        wsdl=contract_file(agency, f"{agency}.wsdl"),
+        schema=contract_file(agency, f"{agency}.xsd"),
+        operations={namespace.qname(operation): SoapOperation(f"{namespace.uri}/{operation}", query)},
+    )
+    return create_soap_app(service, faults)
+
+
 def envelope(payload: etree._Element) -> bytes:
     """A SOAP 1.1 envelope (§4) whose Body holds ``payload``, serialised as UTF-8."""
     root = etree.Element(f"{{{SOAP_ENV_NS}}}Envelope", nsmap={"soap": SOAP_ENV_NS})
     etree.SubElement(root, f"{{{SOAP_ENV_NS}}}Body").append(payload)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
-
-
-def response_header(namespace: str, request_id: str, data_as_of: date) -> etree._Element:
-    """The ResponseHeader both agencies' schemas share: echoed request id, data date, answer time."""
-    header = etree.Element(f"{{{namespace}}}ResponseHeader")
-    for name, text in (
-        ("RequestId", request_id),
-        ("DataAsOf", data_as_of.isoformat()),
-        ("RespondedAt", datetime.now(UTC).isoformat(timespec="seconds")),
-    ):
-        etree.SubElement(header, f"{{{namespace}}}{name}").text = text
-    return header
 
 
 def record_number(key: int, prefix: str, *parts: str) -> str:
@@ -131,6 +175,18 @@ def record_number(key: int, prefix: str, *parts: str) -> str:
     """
     digest = hmac.new(str(key).encode(), "|".join(parts).encode(), hashlib.sha256).hexdigest()
     return f"{prefix}-{digest[:12].upper()}"
+
+
+def _response_header(namespace: AgencyNamespace, request_id: str, data_as_of: date) -> etree._Element:
+    """The ResponseHeader both agencies' schemas share: echoed request id, data date, answer time."""
+    header = etree.Element(namespace.qname("ResponseHeader"))
+    for name, text in (
+        ("RequestId", request_id),
+        ("DataAsOf", data_as_of.isoformat()),
+        ("RespondedAt", datetime.now(UTC).isoformat(timespec="seconds")),
+    ):
+        namespace.add(header, name, text)
+    return header
 
 
 def _request_payload(body: bytes) -> etree._Element:

@@ -10,15 +10,9 @@ from fastapi import Request, Response
 from gateway.auth import Caller
 from gateway.context import HubContext
 from gateway.envelope import OpenedMessage, seal
-from gateway.errors import EnvelopeInvalid, HeduiError, ScopeMissing
+from gateway.errors import EnvelopeInvalid, ScopeMissing, UnsupportedMediaType
 
 JOSE_MEDIA_TYPE = "application/jose"
-
-
-class UnsupportedMediaType(HeduiError):
-    status = 415
-    code = "unsupported_media_type"
-    title = "Requests carry a JOSE envelope (Content-Type: application/jose)"
 
 
 def hub_of(request: Request) -> HubContext:

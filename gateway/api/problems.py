@@ -29,7 +29,11 @@ def problem_response(status: int, code: str, title: str, detail: str, **extensio
         "code": code,
     }
     body.update(extensions)
-    headers = {"WWW-Authenticate": 'Hedui-Envelope error="' + code + '"'} if status == 401 else None
+    headers = None
+    if status == 401:
+        # RFC 6750 §3 for bearer-token failures; the envelope's own failures name their scheme likewise.
+        scheme = "Bearer" if code == "invalid_token" else "Hedui-Envelope"
+        headers = {"WWW-Authenticate": f'{scheme} error="{code}"'}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 

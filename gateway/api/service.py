@@ -32,14 +32,16 @@ async def readyz(request: Request) -> dict[str, Any] | JSONResponse:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(hub_of(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    hub = hub_of(request)
+    hub.metrics.audit_tree_size.set(await hub.audit.tree_size())
+    return Response(generate_latest(hub.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/.well-known/jwks.json")
 async def jwks(request: Request) -> JSONResponse:
     """The hub's public signing and encryption keys (RFC 7517 §5)."""
     return JSONResponse(
-        hub_of(request).keys.public_jwks(),
+        hub_of(request).public_jwks(),
         media_type="application/jwk-set+json",
         headers={"Cache-Control": "public, max-age=300"},
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit.models import AuditNode, AuditSequencer
@@ -19,17 +19,28 @@ async def tree_size(connection: AsyncConnection) -> int:
 
 
 async def read_nodes(connection: AsyncConnection, wanted: Iterable[Node]) -> dict[Node, bytes]:
-    """The stored hashes of ``wanted`` perfect subtrees, in one query."""
-    keys = {(node.level, node.index) for node in wanted}
-    if not keys:
+    """The stored hashes of ``wanted`` perfect subtrees, in one query.
+
+    Spelled ``(level = ? AND index IN (...)) OR ...``, one term per level: both databases turn that into
+    primary-key look-ups, whereas SQLite scans the whole table for a row-value ``(level, index) IN (...)``.
+    """
+    levels: dict[int, set[int]] = {}
+    for node in wanted:
+        levels.setdefault(node.level, set()).add(node.index)
+    if not levels:
         return {}
     rows = await connection.execute(
         select(AuditNode.level, AuditNode.index, AuditNode.hash).where(
-            tuple_(AuditNode.level, AuditNode.index).in_(sorted(keys))
+            or_(
+                *(
+                    and_(AuditNode.level == level, AuditNode.index.in_(sorted(indices)))
+                    for level, indices in sorted(levels.items())
+                )
+            )
         )
     )
     found = {Node(level, index): bytes(value) for level, index, value in rows}
-    if len(found) != len(keys):
+    if len(found) != sum(len(indices) for indices in levels.values()):
         raise StoreUnavailable("stored tree nodes are missing; run `hedui audit verify`")
     return found
 

@@ -157,7 +157,7 @@ def _split_note(note: str) -> tuple[str, list[tuple[str, bytes]]]:
         raise CheckpointInvalid("a signed note is text, a blank line, then signature lines")
     # The text ends at the last blank line; it keeps its final newline (signed-note, "Format").
     cut = note.rindex("\n\n")
-    text, lines = note[: cut + 1], note[cut + 2 :].splitlines()
+    text, lines = note[: cut + 1], note[cut + 2 : -1].split("\n")
     if not lines or len(lines) > _MAX_SIGNATURES:
         raise CheckpointInvalid(f"a signed note carries 1 to {_MAX_SIGNATURES} signatures")
     signatures = []

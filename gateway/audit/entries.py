@@ -13,8 +13,6 @@ offending fields, never their values.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
@@ -36,6 +34,7 @@ from pydantic import (
 
 from gateway.errors import AuditEntryInvalid, InvalidMemberId, PersonalDataInAuditEntry
 from gateway.ids import MemberId, validate_id_number
+from gateway.ids.subject import subject_ref as hmac_subject_ref
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _DIGIT_RUN = re.compile(r"\d{15,}")
@@ -43,11 +42,11 @@ _LOC_PART = re.compile(r"^[a-z_.]{1,40}$")
 
 
 def subject_ref(pepper: bytes, id_number: str) -> str:
-    """HMAC-SHA256 (RFC 2104) of the normalised identity number under the hub's subject pepper, as hex.
+    """:func:`gateway.ids.subject_ref` of the number after GB 11643 validation and normalisation.
 
-    Raises :class:`~gateway.errors.InvalidIdNumber` for a number that fails GB 11643 validation.
+    Raises :class:`~gateway.errors.InvalidIdNumber` for a number that fails it.
     """
-    return hmac.new(pepper, validate_id_number(id_number).encode("ascii"), hashlib.sha256).hexdigest()
+    return hmac_subject_ref(pepper, validate_id_number(id_number))
 
 
 def _member_id(value: str) -> str:
@@ -220,7 +219,7 @@ class AuditViewed(_Entry):
     their own subject access report."""
 
     type: Literal["audit.viewed"] = "audit.viewed"
-    view: Literal["entries", "search", "subject_report"]
+    view: Literal["entries", "search", "subject_report", "checkpoint", "inclusion_proof", "consistency_proof"]
     query: AuditQuery
     subject_refs: tuple[Digest, ...] = ()
     result_count: NonNegativeInt

@@ -26,7 +26,7 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit import _store
-from gateway.audit.checkpoint import open_checkpoint
+from gateway.audit.checkpoint import Checkpoint, open_checkpoint
 from gateway.audit.entries import parse_entry
 from gateway.audit.models import AuditCheckpoint, AuditEntryRow, AuditNode, AuditSubject
 from gateway.audit.rfc9162 import (
@@ -67,10 +67,11 @@ class _SignedHead:
     root: bytes
 
 
-async def verify_log(database: Database, vkey: str) -> IntegrityReport:
-    """Check the whole log against itself and its checkpoints (signed by the key ``vkey`` names)."""
+async def verify_log(database: Database, vkey: str, *older_vkeys: str) -> IntegrityReport:
+    """Check the whole log against itself and its checkpoints, each of which must be signed by the log key
+    ``vkey`` names or, after a rotation of the log key, by one of the ``older_vkeys``."""
     async with database.engine.connect() as connection:
-        heads = await _signed_heads(connection, vkey)
+        heads = await _signed_heads(connection, (vkey, *older_vkeys))
         committed = await _store.tree_size(connection)
         frontier: list[tuple[Node, bytes]] = []
         unmatched = list(heads)
@@ -80,7 +81,7 @@ async def verify_log(database: Database, vkey: str) -> IntegrityReport:
                 if row.leaf_index != expected:
                     raise _corrupt(expected, "is missing: the entries jump to a later index")
                 expected += 1
-            completed, new_frontier = append_leaves(frontier, [leaf_hash(bytes(row.entry)) for row in rows])
+            completed, new_frontier = append_leaves(frontier, [leaf_hash(_bytes(row.entry)) for row in rows])
             problems = [
                 problem
                 for problem in (await _copies_problem(connection, rows), await _nodes_problem(connection, completed))
@@ -115,7 +116,7 @@ async def verify_log(database: Database, vkey: str) -> IntegrityReport:
     return IntegrityReport(expected, stored_nodes, len(heads), fold([value for _, value in frontier]))
 
 
-async def _signed_heads(connection: AsyncConnection, vkey: str) -> list[_SignedHead]:
+async def _signed_heads(connection: AsyncConnection, vkeys: Sequence[str]) -> list[_SignedHead]:
     heads = []
     rows = await connection.execute(
         select(AuditCheckpoint.tree_size, AuditCheckpoint.root_hash, AuditCheckpoint.note).order_by(
@@ -123,10 +124,7 @@ async def _signed_heads(connection: AsyncConnection, vkey: str) -> list[_SignedH
         )
     )
     for size, root, note in rows:
-        try:
-            checkpoint = open_checkpoint(note, vkey).checkpoint
-        except CheckpointInvalid as exc:
-            raise AuditLogCorrupt(f"the checkpoint of tree size {size}: {exc.detail}", tree_size=size) from exc
+        checkpoint = _open_with_any(note, vkeys, size)
         if (checkpoint.size, checkpoint.root_hash) != (size, bytes(root)):
             raise AuditLogCorrupt(
                 f"the checkpoint row of tree size {size} differs from its signed note", tree_size=size
@@ -147,7 +145,7 @@ async def _copies_problem(connection: AsyncConnection, rows: Sequence[Row[Any]])
     expected: set[tuple[str, int]] = set()
     for row in rows:
         try:
-            entry = parse_entry(bytes(row.entry))
+            entry = parse_entry(_bytes(row.entry))
         except AuditEntryInvalid:
             return row.leaf_index, "is not a valid audit entry"
         copies = (row.entry_type, _utc(row.logged_at), row.actor, row.purpose)
@@ -199,6 +197,23 @@ async def _check_consistency(connection: AsyncConnection, heads: Sequence[_Signe
 def _utc(moment: datetime) -> datetime:
     # SQLite returns stored times without their offset; every stored time is UTC.
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _open_with_any(note: str, vkeys: Sequence[str], size: int) -> Checkpoint:
+    problem: CheckpointInvalid | None = None
+    for vkey in vkeys:
+        try:
+            return open_checkpoint(note, vkey).checkpoint
+        except CheckpointInvalid as exc:
+            problem = exc
+    assert problem is not None  # verify_log always passes at least one key
+    raise AuditLogCorrupt(f"the checkpoint of tree size {size}: {problem.detail}", tree_size=size) from problem
+
+
+def _bytes(stored: bytes | str) -> bytes:
+    # SQLite keeps whatever storage class a statement wrote: an entry edited with a text function comes back
+    # as text. Its bytes are still what was hashed if, and only if, the content is unchanged.
+    return stored.encode("utf-8") if isinstance(stored, str) else bytes(stored)
 
 
 def _corrupt(leaf_index: int, problem: str) -> AuditLogCorrupt:

@@ -9,8 +9,6 @@ client mistakes it for the envelope key, and as a C2SP verifier key string for c
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 
 from gateway.audit.checkpoint import Checkpoint, sign_checkpoint, verifier_key
+from gateway.envelope.keys import write_private_file
 from gateway.errors import ConfigurationError
 
 LOG_KEY_FILE = "log.private.jwk.json"
@@ -85,17 +84,5 @@ def init_log_key(key_dir: Path, *, force: bool = False) -> Path:
     key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     jwk = OKPKey.generate_key("Ed25519", {"use": "sig", "alg": "Ed25519"}, auto_kid=True)
     content = json.dumps(jwk.as_dict(private=True), indent=2).encode("utf-8")
-    # Written beside the target and renamed over it, so that a crash never leaves a half-written key.
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    os.replace(temporary, path)
+    write_private_file(path, content)
     return path

@@ -1,7 +1,7 @@
 """Access (DESIGN §5): OAuth2 client credentials with private_key_jwt (RFC 7523), JWT access tokens
 (RFC 9068), roles and scopes, and the purpose catalogue (contracts/purposes.yaml)."""
 
-from gateway.auth.purposes import Purpose, PurposeCatalog, region_covers
+from gateway.auth.purposes import Purpose, PurposeCatalog
 from gateway.auth.rfc7523 import CLIENT_ASSERTION_TYPE, ClientAssertionVerifier, client_assertion
 from gateway.auth.rfc9068 import AccessTokenIssuer, AccessTokenValidator, Caller, ExternalIssuer
 from gateway.auth.scopes import ROLE_SCOPES, granted_scopes
@@ -18,5 +18,4 @@ __all__ = [
     "PurposeCatalog",
     "client_assertion",
     "granted_scopes",
-    "region_covers",
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from gateway.errors import CategoryNotAllowed, ConfigurationError, PurposeNotAllowed, RegionNotAllowed
+from gateway.ids.gbt2260 import region_covers
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,16 +21,6 @@ class Purpose:
     roles: frozenset[str]
     categories: frozenset[str]
     cross_region: bool
-
-
-def region_covers(member_region: str, case_region: str) -> bool:
-    """Whether a member's GB/T 2260 region includes the case's: a province (xx0000) covers its cities and
-    counties, a city (xxxx00) its counties, a county only itself."""
-    if member_region.endswith("0000"):
-        return case_region[:2] == member_region[:2]
-    if member_region.endswith("00"):
-        return case_region[:4] == member_region[:4]
-    return case_region == member_region
 
 
 class PurposeCatalog:

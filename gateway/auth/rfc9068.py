@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from joserfc.jwk import Key, KeySet
 
+from gateway.auth.scopes import ROLE_SCOPES
 from gateway.envelope import CLOCK_SKEW_S, HubKeys
 from gateway.envelope.jwt import sign_jwt, verify_jwt
 from gateway.errors import EnvelopeError, InvalidToken, NotFound, SignatureInvalid
@@ -118,8 +119,10 @@ class AccessTokenValidator:
             member = await self._members.get(subject)
         except NotFound as exc:
             raise InvalidToken("the token's subject is not a member") from exc
-        scope = claims.get("scope", "")
-        return Caller(member.member_id, member.role, member.region, frozenset(str(scope).split()))
+        # Deny by default: whatever an issuer (ours or an external one) put in the token, a member never holds
+        # more than its role allows.
+        scopes = frozenset(str(claims.get("scope", "")).split()) & ROLE_SCOPES.get(member.role, frozenset())
+        return Caller(member.member_id, member.role, member.region, scopes)
 
     @staticmethod
     def _verify(token: str, key_for: Callable[[dict[str, Any]], Key]) -> dict[str, Any]:

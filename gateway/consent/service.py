@@ -8,7 +8,7 @@ household (``subject_ref IN (...) AND grantee IN (member, region)``), served by 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -40,9 +40,18 @@ _PIPL_CHILD_AGE = 14  # PIPL Art. 28, 31: information of children under 14 is se
 
 
 class ConsentService:
-    def __init__(self, database: Database, keys: HubKeys, *, hub_id: str, policy_url: str = DEFAULT_POLICY_URL) -> None:
+    def __init__(
+        self,
+        database: Database,
+        keys: HubKeys | Callable[[], HubKeys],
+        *,
+        hub_id: str,
+        policy_url: str = DEFAULT_POLICY_URL,
+    ) -> None:
+        """``keys`` may be the hub's key ring accessor, so receipts are signed with the key in force after a
+        rotation (``hedui keys rotate``) without a restart."""
         self._database = database
-        self._keys = keys
+        self._keys: Callable[[], HubKeys] = keys if callable(keys) else (lambda: keys)
         self._hub_id = hub_id
         self._policy_url = policy_url
 
@@ -105,7 +114,7 @@ class ConsentService:
     async def search(self, id_number: str, *, member: MemberRecord, now: datetime | None = None) -> list[ConsentView]:
         """A person's consents that ``member`` registered or was granted, newest signature first."""
         now = (now or datetime.now(UTC)).astimezone(UTC)
-        ref = subject_ref(self._keys.subject_pepper, parse_id_number(id_number).value)
+        ref = subject_ref(self._keys().subject_pepper, parse_id_number(id_number).value)
         async with self._database.session() as session:
             rows = await session.scalars(
                 select(Consent)
@@ -132,7 +141,7 @@ class ConsentService:
         refs = []
         for index, raw in enumerate(id_numbers):
             try:
-                refs.append(subject_ref(self._keys.subject_pepper, parse_id_number(raw).value))
+                refs.append(subject_ref(self._keys().subject_pepper, parse_id_number(raw).value))
             except InvalidIdNumber as exc:
                 raise InvalidIdNumber(f"household member {index}: {exc.detail}", member_index=index) from None
         async with self._database.session() as session:
@@ -169,7 +178,7 @@ class ConsentService:
         guardian = terms.guardian
         row = Consent(
             consent_id=consent_id,
-            subject_ref=subject_ref(self._keys.subject_pepper, terms.subject.value),
+            subject_ref=subject_ref(self._keys().subject_pepper, terms.subject.value),
             subject_sealed=self._seal(consent_id, "subject", terms.subject.value),
             controller=controller,
             grantee=registration.grantee,
@@ -179,7 +188,7 @@ class ConsentService:
             collection_method=registration.collection_method,
             evidence_sha256=registration.evidence.sha256,
             evidence_ref=registration.evidence.ref,
-            guardian_ref=None if guardian is None else subject_ref(self._keys.subject_pepper, guardian.value),
+            guardian_ref=None if guardian is None else subject_ref(self._keys().subject_pepper, guardian.value),
             guardian_sealed=None if guardian is None else self._seal(consent_id, "guardian", guardian.value),
             guardian_relation=None if registration.guardian is None else registration.guardian.relation,
             signed_at=terms.signed_at,
@@ -198,13 +207,15 @@ class ConsentService:
             policy_url=self._policy_url,
             under_14=age_on(terms.subject.birth_date, signed_day) < _PIPL_CHILD_AGE,
         )
-        row.receipt = sign_receipt(claims, self._keys.signing_key)
+        row.receipt = sign_receipt(claims, self._keys().signing_key)
         return row
 
     def _seal(self, consent_id: str, role: str, id_number: str) -> bytes:
         # The row id and the field are the associated data: a ciphertext moved to another row or field
         # does not open (NIST SP 800-38D §5.2.1.1).
-        return seal_at_rest(self._keys.storage_key, id_number.encode("ascii"), f"consent/{consent_id}/{role}".encode())
+        return seal_at_rest(
+            self._keys().storage_key, id_number.encode("ascii"), f"consent/{consent_id}/{role}".encode()
+        )
 
     async def _refuse_duplicates(self, rows: Sequence[Consent]) -> None:
         pairs = [(row.subject_ref, row.evidence_sha256) for row in rows]

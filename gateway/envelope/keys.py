@@ -155,9 +155,9 @@ def init_key_dir(path: Path, *, force: bool = False) -> HubKeys:
     # mkdir's mode is filtered by the umask and ignored for an existing directory: set it explicitly.
     path.chmod(0o700)
     key_set = KeySet(_new_keys())
-    _write_private(path / JWKS_FILE, json.dumps(_jwks_dict(key_set, private=True), indent=2).encode("utf-8"))
-    _write_private(path / STORAGE_KEY_FILE, _encode_secret(secrets.token_bytes(_SECRET_BYTES)))
-    _write_private(path / SUBJECT_PEPPER_FILE, _encode_secret(secrets.token_bytes(_SECRET_BYTES)))
+    write_private_file(path / JWKS_FILE, json.dumps(_jwks_dict(key_set, private=True), indent=2).encode("utf-8"))
+    write_private_file(path / STORAGE_KEY_FILE, _encode_secret(secrets.token_bytes(_SECRET_BYTES)))
+    write_private_file(path / SUBJECT_PEPPER_FILE, _encode_secret(secrets.token_bytes(_SECRET_BYTES)))
     return HubKeys.load(path)
 
 
@@ -174,7 +174,7 @@ def rotate_key_dir(path: Path, *, grace_s: float, now: float | None = None) -> t
         dict(signing.as_dict(private=True), **{ACTIVE_FROM: int((time.time() if now is None else now) + grace_s)})
     )
     key_set = KeySet([signing, encryption, *existing])
-    _write_private(jwks_path, json.dumps(_jwks_dict(key_set, private=True), indent=2).encode("utf-8"))
+    write_private_file(jwks_path, json.dumps(_jwks_dict(key_set, private=True), indent=2).encode("utf-8"))
     return str(signing.kid), str(encryption.kid)
 
 
@@ -188,7 +188,7 @@ def retire_key(path: Path, kid: str) -> None:
     remaining = [key for key in keys if key.kid != kid]
     if not any(key.get("use") == target.get("use") for key in remaining):
         raise ConfigurationError(f"refusing to retire the only {target.get('use')} key")
-    _write_private(jwks_path, json.dumps(_jwks_dict(KeySet(remaining), private=True), indent=2).encode("utf-8"))
+    write_private_file(jwks_path, json.dumps(_jwks_dict(KeySet(remaining), private=True), indent=2).encode("utf-8"))
 
 
 class KeyRing:
@@ -248,7 +248,8 @@ def _read_secret(path: Path) -> bytes:
         raise ConfigurationError(f"the key file {path.name} is not base64url") from exc
 
 
-def _write_private(path: Path, content: bytes) -> None:
+def write_private_file(path: Path, content: bytes) -> None:
+    """Write key material with mode 0600, atomically."""
     # Written beside the target and renamed over it, so that a crash never leaves a half-written key.
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -1,8 +1,7 @@
-"""The verification flow of DESIGN §6, in order: authorise the requester, validate the household, fan out
-to the agencies, derive indicators, build, store and seal the report.
-
-(Consent, audit and policy steps slot in between as their issues land; each is its own module.)
-"""
+"""The verification flow of DESIGN §6, in order: authorise the requester, validate identity numbers, check
+every member's consent, audit ``verification.requested`` (committed before any agency is contacted), fan
+out to the agencies and the registry, derive indicators, decide by the region's policy, store the report
+encrypted, audit ``verification.completed`` and seal the answer."""
 
 from __future__ import annotations
 
@@ -18,27 +17,24 @@ from typing import Any
 import rfc8785
 
 from adapters.base import QueryMember, SourceQuery
+from gateway.audit import AuditLog, SourceQueried, VerificationCompleted, VerificationRejected, VerificationRequested
 from gateway.auth import Caller, PurposeCatalog
 from gateway.broker import Broker
 from gateway.consent import ConsentService
 from gateway.envelope import HubKeys, OpenedMessage, SealedMessage, seal
-from gateway.errors import ConsentMissing, Forbidden, NotFound, PolicyNotFound
+from gateway.errors import ConsentMissing, Forbidden, NotFound, PolicyNotFound, RoleNotAllowed
+from gateway.ids import subject_ref
 from gateway.meanstest.indicators import compose_household
 from gateway.meanstest.matching import match_programs
 from gateway.meanstest.policy import Policy, PolicyInputs, PolicySet, decide
 from gateway.meanstest.report import build_report
-from gateway.meanstest.request import parse_verification_request, validate_household
-from gateway.members import MemberRegistry
+from gateway.meanstest.request import VerificationRequest, parse_verification_request, validate_household
+from gateway.members import MemberRecord, MemberRegistry
 from gateway.metrics import HubMetrics
 from gateway.registry import DEFAULT_FORBIDDEN_OVERLAPS, RegistryService
 from gateway.store import Database
 from gateway.store.at_rest import open_at_rest, seal_at_rest
 from gateway.store.models import Verification
-
-
-class RoleNotAllowed(Forbidden):
-    code = "role_not_allowed"
-    title = "This member's role may not use this endpoint"
 
 
 class VerificationService:
@@ -55,6 +51,7 @@ class VerificationService:
         registry: RegistryService,
         consents: ConsentService,
         policies: PolicySet,
+        audit: AuditLog,
     ) -> None:
         self._hub_id = hub_id
         self._database = database
@@ -66,53 +63,41 @@ class VerificationService:
         self._registry = registry
         self._consents = consents
         self._policies = policies
+        self._audit = audit
 
     async def verify(
         self, opened: OpenedMessage, caller: Caller, *, as_of: date | None = None
     ) -> tuple[str, SealedMessage]:
-        """Run one verification for ``caller`` (who signed ``opened``); returns its id and the sealed report."""
+        """Run one verification for ``caller`` (who signed ``opened``); returns its id and the sealed report.
+
+        The steps of DESIGN §6 in order; nothing reaches an agency unless the caller is authorised, every
+        member's consent holds and ``verification.requested`` is committed to the audit log.
+        """
         started = time.perf_counter()
-        if caller.role != "local_mis":
-            raise RoleNotAllowed("only a local MIS may request verifications")
-        request = parse_verification_request(opened.body)
-        self._purposes.authorize(
-            role=caller.role,
-            member_region=caller.region,
-            purpose=request.purpose,
-            region=request.region,
-            categories=request.categories,
-        )
-        request = validate_household(request)
+        request_digest = hashlib.sha256(opened.jws).hexdigest()
+        request = await self._authorised_request(opened, caller, request_digest)
         requester = await self._members.get(caller.member_id)
-        # DESIGN §8: every member must have authorised this purpose and these categories, before anything
-        # about them is fetched. Fail closed: any refusal ends the request here.
-        try:
-            consent_ids = await self._consents.check(
-                [member.id_number for member in request.household],
-                purpose=request.purpose,
-                categories=request.categories,
-                requester=requester,
-            )
-        except ConsentMissing as exc:
-            self._metrics.consent_denials.labels(exc.code).inc()
-            raise
+        pepper = self._keys().subject_pepper
+        subject_refs = tuple(subject_ref(pepper, member.id_number) for member in request.household)
+        consent_ids = await self._consented(request, requester, subject_refs, request_digest)
+
         verification_id = str(uuid.uuid4())
         now = datetime.now(UTC)
-        async with self._database.session() as session, session.begin():
-            session.add(
-                Verification(
-                    verification_id=verification_id,
-                    requester=requester.member_id,
-                    case_id=request.case_id,
-                    purpose=request.purpose,
-                    region=request.region,
-                    status="pending",
-                    created_at=now,
-                    completed_at=None,
-                    report_digest=None,
-                    report_sealed=None,
-                )
+        await self._insert_pending(verification_id, requester.member_id, request, now)
+        leaf_index = await self._audit.append(
+            VerificationRequested(
+                actor=requester.member_id,
+                operator=request.operator,
+                verification_id=verification_id,
+                case_id=request.case_id,
+                purpose=request.purpose,
+                region=request.region,
+                subject_refs=subject_refs,
+                categories=tuple(request.categories),
+                consent_ids=consent_ids,
+                request_digest=request_digest,
             )
+        )
 
         query = SourceQuery(
             verification_id=verification_id,
@@ -149,11 +134,129 @@ class VerificationService:
                 report["indicators"], report["flags"], members=report["household"]["members"], as_of=query.as_of
             )
             report.update(decide(policy, inputs).report_fields())
-        await self._store_report(verification_id, report)
+        report["audit"] = {"leaf_index": leaf_index, "log": self._audit.origin}
+        report_digest = await self._store_report(verification_id, report)
+        await asyncio.gather(
+            *(
+                self._audit.append(
+                    SourceQueried(
+                        actor=requester.member_id,
+                        verification_id=verification_id,
+                        purpose=request.purpose,
+                        source=outcome.adapter,
+                        subject_refs=subject_refs,
+                        categories=(outcome.category,),
+                        outcome=outcome.status,
+                        latency_ms=outcome.latency_ms,
+                    )
+                )
+                for outcome in outcomes
+            ),
+            self._audit.append(
+                VerificationCompleted(
+                    actor=requester.member_id,
+                    operator=request.operator,
+                    verification_id=verification_id,
+                    case_id=request.case_id,
+                    purpose=request.purpose,
+                    region=request.region,
+                    subject_refs=subject_refs,
+                    categories=tuple(request.categories),
+                    outcome=report["status"],
+                    recommendation=report.get("decision", {}).get("recommendation"),
+                    report_digest=report_digest,
+                )
+            ),
+        )
         self._metrics.verifications.labels(request.purpose, report["status"]).inc()
         sealed = await self._seal_for(requester.member_id, report, opened)
         self._metrics.verification_seconds.observe(time.perf_counter() - started)
         return verification_id, sealed
+
+    async def _authorised_request(
+        self, opened: OpenedMessage, caller: Caller, request_digest: str
+    ) -> VerificationRequest:
+        """Role, purpose, region and categories (DESIGN §5), then identity numbers; refusals are audited."""
+        request = parse_verification_request(opened.body)
+        try:
+            if caller.role != "local_mis":
+                raise RoleNotAllowed("only a local MIS may request verifications")
+            self._purposes.authorize(
+                role=caller.role,
+                member_region=caller.region,
+                purpose=request.purpose,
+                region=request.region,
+                categories=request.categories,
+            )
+        except Forbidden as exc:
+            await self._audit.append(
+                VerificationRejected(
+                    actor=caller.member_id,
+                    operator=request.operator,
+                    case_id=request.case_id,
+                    purpose=request.purpose,
+                    region=request.region,
+                    categories=tuple(request.categories),
+                    reason=exc.code,
+                    request_digest=request_digest,
+                )
+            )
+            raise
+        return validate_household(request)
+
+    async def _consented(
+        self,
+        request: VerificationRequest,
+        requester: MemberRecord,
+        subject_refs: tuple[str, ...],
+        request_digest: str,
+    ) -> tuple[str, ...]:
+        """DESIGN §8: every member must have authorised this purpose and these categories before anything
+        about them is fetched. Fail closed: a refusal is audited and ends the request."""
+        try:
+            return tuple(
+                await self._consents.check(
+                    [member.id_number for member in request.household],
+                    purpose=request.purpose,
+                    categories=request.categories,
+                    requester=requester,
+                )
+            )
+        except ConsentMissing as exc:
+            self._metrics.consent_denials.labels(exc.code).inc()
+            await self._audit.append(
+                VerificationRejected(
+                    actor=requester.member_id,
+                    operator=request.operator,
+                    case_id=request.case_id,
+                    purpose=request.purpose,
+                    region=request.region,
+                    subject_refs=subject_refs,
+                    categories=tuple(request.categories),
+                    reason=exc.code,
+                    request_digest=request_digest,
+                )
+            )
+            raise
+
+    async def _insert_pending(
+        self, verification_id: str, requester: str, request: VerificationRequest, now: datetime
+    ) -> None:
+        async with self._database.session() as session, session.begin():
+            session.add(
+                Verification(
+                    verification_id=verification_id,
+                    requester=requester,
+                    case_id=request.case_id,
+                    purpose=request.purpose,
+                    region=request.region,
+                    status="pending",
+                    created_at=now,
+                    completed_at=None,
+                    report_digest=None,
+                    report_sealed=None,
+                )
+            )
 
     async def report(self, caller: Caller, verification_id: str, opened: OpenedMessage | None) -> SealedMessage:
         """The stored report, sealed to its requester (bound to ``opened`` when the read came in an envelope)."""
@@ -187,7 +290,8 @@ class VerificationService:
         except PolicyNotFound:
             return None
 
-    async def _store_report(self, verification_id: str, report: dict[str, Any]) -> None:
+    async def _store_report(self, verification_id: str, report: dict[str, Any]) -> str:
+        """Store the report encrypted at rest; returns its digest (SHA-256 of its RFC 8785 form)."""
         canonical = rfc8785.dumps(report)  # RFC 8785 JCS: the digest is reproducible by any verifier
         async with self._database.session() as session, session.begin():
             row = await session.get(Verification, verification_id)
@@ -196,6 +300,7 @@ class VerificationService:
             row.completed_at = datetime.now(UTC)
             row.report_digest = hashlib.sha256(canonical).hexdigest()
             row.report_sealed = seal_at_rest(self._keys().storage_key, canonical, verification_id.encode())
+        return str(row.report_digest)
 
     async def _seal_for(self, member_id: str, body: dict[str, Any], opened: OpenedMessage | None) -> SealedMessage:
         return seal(

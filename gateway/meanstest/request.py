@@ -28,7 +28,8 @@ class VerificationRequest(BaseModel):
     case_id: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,63}$")
     purpose: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$", max_length=64)
     region: str
-    operator: str = Field(min_length=1, max_length=64)
+    # A staff identifier, never a name: it goes into the audit log (DESIGN §9 keeps personal data out).
+    operator: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
     household: list[HouseholdMember] = Field(min_length=1, max_length=30)
     categories: list[Category] = Field(default_factory=lambda: list(CATEGORIES), min_length=1)
 

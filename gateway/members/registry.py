@@ -102,8 +102,9 @@ class MemberRegistry:
                 session.add(member)
             elif member.role != role:
                 raise Conflict("a member's role cannot change; register a new subsystem instead")
-            else:
-                member.region, member.name = region, name or member.name
+            else:  # adding keys: what is not given stays as registered
+                member.region = region if region is not None else member.region
+                member.name = name or member.name
             stored = {
                 key.kid: key
                 for key in await session.scalars(select(MemberKey).where(MemberKey.kid.in_([k for k, _, _ in keys])))

@@ -25,6 +25,7 @@ from gateway.errors import (
     RegionNotCovered,
 )
 from gateway.ids import parse_id_number, validate_region
+from gateway.ids.gbt2260 import region_covers
 from gateway.ids.subject import subject_ref
 from gateway.registry.bodies import EnrollmentCreate, EnrollmentEnd, EnrollmentList, EnrollmentSearch, EnrollmentView
 from gateway.registry.duplicates import (
@@ -35,7 +36,6 @@ from gateway.registry.duplicates import (
     find_duplicates,
     programme_for_purpose,
 )
-from gateway.registry.gbt2260 import region_covers
 from gateway.registry.models import Enrollment
 from gateway.store import Database
 from gateway.store.at_rest import seal_at_rest
@@ -230,6 +230,7 @@ def _aware(moment: datetime) -> datetime:
 def _view(row: Enrollment) -> EnrollmentView:
     return EnrollmentView(
         enrollment_id=row.enrollment_id,
+        subject_ref=row.subject_ref,
         programme=row.programme,
         region=row.region,
         member=row.member_id,

@@ -11,14 +11,9 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from gateway.errors import HeduiError
+from gateway.errors import AtRestDecryptionFailed
 
 _NONCE_BYTES = 12  # SP 800-38D §8.2: 96-bit random nonces; far below 2^32 messages per key here
-
-
-class AtRestDecryptionFailed(HeduiError):
-    code = "stored_record_unreadable"
-    title = "A stored record could not be decrypted"
 
 
 def seal_at_rest(key: bytes, plaintext: bytes, associated_data: bytes) -> bytes:

@@ -230,9 +230,7 @@ async def test_a_jwcrypto_client_is_served_and_can_open_the_answer(sandbox: Sand
         "body": request_for(scenario(sandbox, "clearly_eligible")),
     }
     inner = cjws.JWS(json.dumps(claims).encode())
-    inner.add_signature(
-        signer, alg="EdDSA", protected={"alg": "EdDSA", "kid": signer.thumbprint(), "typ": "hedui+jwt"}
-    )
+    inner.add_signature(signer, alg="EdDSA", protected={"alg": "EdDSA", "kid": signer.thumbprint(), "typ": "hedui+jwt"})
     request_jws = inner.serialize(compact=True)
     outer = cjwe.JWE(
         request_jws.encode(),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import date
 
 import aiohttp
 import pytest
-from aiohttp import web
 from lxml import etree
 
 from adapters.banking import BankingAdapter
@@ -19,6 +18,7 @@ from adapters.testkit.population import FinancialAsset, Household, Person, Popul
 from adapters.testkit.server import RunningAgency, start_agency
 from gateway.errors import SourceProtocolError, SourceUnavailable
 from gateway.ids import id_number_check_char
+from tests.integration.adapters.soap_stand_in import SoapStandIn
 
 AS_OF = date(2026, 10, 31)
 
@@ -188,27 +188,6 @@ _GOOD_ANSWER = (
 )
 
 
-@pytest.fixture
-async def stand_in() -> AsyncIterator[Callable[[int, str], str]]:
-    """A fake broker answering every POST /soap with the (status, text/xml body) set by the test."""
-    answer: dict[str, tuple[int, str]] = {}
-
-    async def soap(_: web.Request) -> web.Response:
-        status, body = answer["value"]
-        return web.Response(status=status, text=body, content_type="text/xml")
-
-    app = web.Application()
-    app.router.add_post("/soap", soap)
-    running = await start_agency("stand-in", app, FaultInjector())
-
-    def serve(status: int, body: str) -> str:
-        answer["value"] = (status, body)
-        return running.url
-
-    yield serve
-    await running.stop()
-
-
 async def _fetch_from(url: str) -> SourceResult:
     client = BankingAdapter(url)
     try:
@@ -217,8 +196,8 @@ async def _fetch_from(url: str) -> SourceResult:
         await client.aclose()
 
 
-async def test_stand_in_cents_are_kept(stand_in: Callable[[int, str], str]) -> None:
-    result = await _fetch_from(stand_in(200, _GOOD_ANSWER))
+async def test_stand_in_cents_are_kept(stand_in: SoapStandIn) -> None:
+    result = await _fetch_from(stand_in.serve(200, "text/xml", _GOOD_ANSWER))
 
     assert [(fact.code, fact.value) for fact in result.facts] == [
         ("assets.deposits", 1234.56),
@@ -246,19 +225,19 @@ async def test_stand_in_cents_are_kept(stand_in: Callable[[int, str], str]) -> N
         pytest.param(_GOOD_ANSWER.replace("<bk:Found>true</bk:Found>", ""), id="missing-found"),
     ],
 )
-async def test_answers_outside_the_contract_are_protocol_errors(stand_in: Callable[[int, str], str], body: str) -> None:
+async def test_answers_outside_the_contract_are_protocol_errors(stand_in: SoapStandIn, body: str) -> None:
     with pytest.raises(SourceProtocolError) as raised:
-        await _fetch_from(stand_in(200, body))
+        await _fetch_from(stand_in.serve(200, "text/xml", body))
 
     assert "root:" not in str(raised.value)
     assert SAVER.id_number not in str(raised.value)
 
 
-async def test_server_fault_makes_the_source_unavailable(stand_in: Callable[[int, str], str]) -> None:
+async def test_server_fault_makes_the_source_unavailable(stand_in: SoapStandIn) -> None:
     fault = (
         f'<s:Envelope xmlns:s="{SOAP_ENV_NS}"><s:Body><s:Fault><faultcode>s:Server.Timeout</faultcode>'
         "<faultstring>institution CCB did not answer</faultstring></s:Fault></s:Body></s:Envelope>"
     )
 
     with pytest.raises(SourceUnavailable):
-        await _fetch_from(stand_in(500, fault))
+        await _fetch_from(stand_in.serve(500, "text/xml", fault))

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import date
 
 import aiohttp
 import pytest
-from aiohttp import web
 from lxml import etree
 
 from adapters.base import Adapter, AdapterSettings, Fact, QueryMember, SourceQuery
@@ -20,6 +18,7 @@ from adapters.testkit.population import Enrollment, Household, Person, Populatio
 from adapters.testkit.server import RunningAgency, start_agency
 from gateway.errors import SourceProtocolError, SourceUnavailable
 from gateway.ids import id_number_check_char
+from tests.integration.adapters.soap_stand_in import SoapStandIn
 
 AS_OF = date(2026, 10, 31)
 
@@ -379,36 +378,6 @@ _SERVER_FAULT = (
 )
 
 
-@dataclass
-class StandIn:
-    """A fake agency answering every POST /soap with the (status, content type, body) set by the test."""
-
-    url: str = ""
-    answer: tuple[int, str, str] = (200, "text/xml", "")
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-    def serve(self, status: int, content_type: str, body: str) -> str:
-        self.answer = (status, content_type, body)
-        return self.url
-
-
-@pytest.fixture
-async def stand_in() -> AsyncIterator[StandIn]:
-    fake = StandIn()
-
-    async def soap(request: web.Request) -> web.Response:
-        fake.requests.append((dict(request.headers), await request.read()))
-        status, content_type, body = fake.answer
-        return web.Response(status=status, text=body, content_type=content_type)
-
-    app = web.Application()
-    app.router.add_post("/soap", soap)
-    running = await start_agency("stand-in", app, FaultInjector())
-    fake.url = running.url
-    yield fake
-    await running.stop()
-
-
 async def _fetch_from(url: str, settings: AdapterSettings | None = None) -> tuple[Fact, ...]:
     client = CivilAffairsAdapter(url, settings)
     try:
@@ -417,7 +386,7 @@ async def _fetch_from(url: str, settings: AdapterSettings | None = None) -> tupl
         await client.aclose()
 
 
-async def test_only_identity_numbers_and_request_metadata_are_sent(stand_in: StandIn) -> None:
+async def test_only_identity_numbers_and_request_metadata_are_sent(stand_in: SoapStandIn) -> None:
     facts = await _fetch_from(stand_in.serve(200, "text/xml", _GOOD_ANSWER))
 
     ((headers, body),) = stand_in.requests
@@ -460,7 +429,7 @@ async def test_only_identity_numbers_and_request_metadata_are_sent(stand_in: Sta
     ],
 )
 async def test_answers_outside_the_contract_are_protocol_errors(
-    stand_in: StandIn, status: int, content_type: str, body: str
+    stand_in: SoapStandIn, status: int, content_type: str, body: str
 ) -> None:
     with pytest.raises(SourceProtocolError) as raised:
         await _fetch_from(stand_in.serve(status, content_type, body))
@@ -469,7 +438,7 @@ async def test_answers_outside_the_contract_are_protocol_errors(
     assert HEAD.id_number not in str(raised.value)
 
 
-async def test_oversized_answer_is_refused(stand_in: StandIn) -> None:
+async def test_oversized_answer_is_refused(stand_in: SoapStandIn) -> None:
     url = stand_in.serve(200, "text/xml", _GOOD_ANSWER.replace("</soap:Body>", " " * 4096 + "</soap:Body>"))
 
     with pytest.raises(SourceProtocolError, match="larger than"):
@@ -486,7 +455,7 @@ async def test_oversized_answer_is_refused(stand_in: StandIn) -> None:
     ],
 )
 async def test_agency_failures_make_the_source_unavailable(
-    stand_in: StandIn, status: int, content_type: str, body: str
+    stand_in: SoapStandIn, status: int, content_type: str, body: str
 ) -> None:
     with pytest.raises(SourceUnavailable):
         await _fetch_from(stand_in.serve(status, content_type, body))

@@ -6,26 +6,29 @@ The JSON client both REST adapters share (adapters.rest) is probed with hostile 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-import yaml
-from aiohttp import web
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 
 from adapters.base import Adapter, Fact, JsonScalar, QueryMember, SourceQuery
 from adapters.housing import HousingAdapter
 from adapters.testkit.faults import FaultInjector
 from adapters.testkit.housing import create_app
 from adapters.testkit.population import Household, Person, Population, Property, generate
-from adapters.testkit.server import RunningAgency, start_agency
+from adapters.testkit.server import start_agency
 from gateway.errors import SourceProtocolError, SourceUnavailable
 from gateway.ids import id_number_check_char
+from tests.integration.adapters.rest_agency import (
+    RecordedAgency,
+    openapi_document,
+    openapi_validator,
+    response_schema,
+    start_recorded_agency,
+)
 
 CONTRACT = Path(__file__).parents[3] / "contracts" / "agencies" / "housing" / "openapi.yaml"
 REAL_ESTATE = "/api/v1/real-estate/query"
@@ -96,64 +99,16 @@ def _holding(member: int, kind: str, holding: Property, record: str) -> Fact:
     return Fact(f"property.{kind}", member, value, record_id=record)
 
 
-@dataclass(frozen=True)
-class Exchange:
-    method: str
-    path: str
-    url: str
-    request_body: bytes
-    status: int
-    content_type: str
-    response_body: bytes
-
-
-def _recorder(log: list[Exchange]) -> Any:
-    """Outermost middleware: what reached the agency and what it sent back, fault injection included."""
-
-    def exchange(request: web.Request, body: bytes, response: web.Response) -> Exchange:
-        assert isinstance(response.body, bytes)
-        return Exchange(
-            request.method, request.path, str(request.url), body, response.status, response.content_type, response.body
-        )
-
-    @web.middleware
-    async def record(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
-        body = await request.read()
-        try:
-            response = await handler(request)
-        except web.HTTPException as refusal:  # aiohttp renders raised HTTP errors after the middlewares
-            log.append(exchange(request, body, refusal))
-            raise
-        assert isinstance(response, web.Response)
-        log.append(exchange(request, body, response))
-        return response
-
-    return record
-
-
-@dataclass
-class Agency:
-    running: RunningAgency
-    log: list[Exchange]
-
-    @property
-    def faults(self) -> FaultInjector:
-        return self.running.faults
-
-
 @pytest.fixture
-async def agency() -> AsyncIterator[Agency]:
+async def agency() -> AsyncIterator[RecordedAgency]:
     faults = FaultInjector()
-    app = create_app(POPULATION, faults)
-    log: list[Exchange] = []
-    app.middlewares.insert(0, _recorder(log))
-    running = await start_agency("housing", app, faults)
-    yield Agency(running, log)
-    await running.stop()
+    recorded = await start_recorded_agency("housing", create_app(POPULATION, faults), faults)
+    yield recorded
+    await recorded.running.stop()
 
 
 @pytest.fixture
-async def adapter(agency: Agency) -> AsyncIterator[HousingAdapter]:
+async def adapter(agency: RecordedAgency) -> AsyncIterator[HousingAdapter]:
     adapter = HousingAdapter(agency.running.url)
     yield adapter
     await adapter.aclose()
@@ -184,7 +139,9 @@ async def test_every_fact_is_mapped(adapter: HousingAdapter) -> None:
     )
 
 
-async def test_a_joint_home_is_the_same_certificate_for_both_spouses(adapter: HousingAdapter, agency: Agency) -> None:
+async def test_a_joint_home_is_the_same_certificate_for_both_spouses(
+    adapter: HousingAdapter, agency: RecordedAgency
+) -> None:
     result = await adapter.fetch(_query(HUSBAND, WIFE))
 
     homes = [fact for fact in result.facts if fact.code == "property.residential"]
@@ -209,7 +166,9 @@ async def test_people_without_holdings_or_account_have_no_facts(adapter: Housing
     assert result.provenance.as_of == AS_OF
 
 
-async def test_requests_carry_identity_numbers_only_in_the_body(adapter: HousingAdapter, agency: Agency) -> None:
+async def test_requests_carry_identity_numbers_only_in_the_body(
+    adapter: HousingAdapter, agency: RecordedAgency
+) -> None:
     await adapter.fetch(_query(*ALL_IDS))
 
     assert sorted(exchange.path for exchange in agency.log) == [PROVIDENT_FUND, REAL_ESTATE]
@@ -223,7 +182,7 @@ async def test_requests_carry_identity_numbers_only_in_the_body(adapter: Housing
         assert "某某" not in exchange.request_body.decode()
 
 
-async def test_request_counters_increase(adapter: HousingAdapter, agency: Agency) -> None:
+async def test_request_counters_increase(adapter: HousingAdapter, agency: RecordedAgency) -> None:
     await adapter.fetch(_query(HUSBAND))
     await adapter.fetch(_query(WIFE, SON))
 
@@ -232,7 +191,7 @@ async def test_request_counters_increase(adapter: HousingAdapter, agency: Agency
     assert agency.faults.total_requests == 4
 
 
-async def test_a_malformed_answer_is_a_protocol_error(adapter: HousingAdapter, agency: Agency) -> None:
+async def test_a_malformed_answer_is_a_protocol_error(adapter: HousingAdapter, agency: RecordedAgency) -> None:
     agency.faults.settings.malformed_rate = 1
 
     with pytest.raises(SourceProtocolError) as raised:
@@ -241,7 +200,7 @@ async def test_a_malformed_answer_is_a_protocol_error(adapter: HousingAdapter, a
     assert all(exchange.status == 200 for exchange in agency.log)  # the agency did answer, just not in JSON
 
 
-async def test_a_failing_agency_is_unavailable(adapter: HousingAdapter, agency: Agency) -> None:
+async def test_a_failing_agency_is_unavailable(adapter: HousingAdapter, agency: RecordedAgency) -> None:
     agency.faults.settings.error_rate = 1
 
     with pytest.raises(SourceUnavailable):
@@ -249,7 +208,7 @@ async def test_a_failing_agency_is_unavailable(adapter: HousingAdapter, agency: 
     assert agency.faults.total_requests >= 1
 
 
-async def test_an_unreachable_agency_is_unavailable(adapter: HousingAdapter, agency: Agency) -> None:
+async def test_an_unreachable_agency_is_unavailable(adapter: HousingAdapter, agency: RecordedAgency) -> None:
     await agency.running.stop()
 
     with pytest.raises(SourceUnavailable):
@@ -301,38 +260,21 @@ async def test_generated_scenario_households_match_the_population() -> None:
 # -- the OpenAPI contract ---------------------------------------------------------------------------------
 
 
-def _contract() -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(CONTRACT.read_text(encoding="utf-8"))
-    return document
-
-
-def _validator(document: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:
-    """OpenAPI 3.1 schemas are JSON Schema 2020-12; ``#/components/...`` refs resolve inside ``document``."""
-    return Draft202012Validator({**schema, "components": document["components"]}, format_checker=FormatChecker())
-
-
-def _response_schema(document: dict[str, Any], path: str, method: str, status: int, content_type: str) -> Any:
-    response = document["paths"][path][method]["responses"][str(status)]
-    if "$ref" in response:
-        response = document["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    return response["content"][content_type]["schema"]
-
-
 def test_the_contract_is_openapi_3_1_and_its_examples_are_valid() -> None:
-    document = _contract()
+    document = openapi_document(CONTRACT)
 
     assert document["openapi"].startswith("3.1.")
     for schema in document["components"]["schemas"].values():
         Draft202012Validator.check_schema(schema)
     request_example = document["paths"][REAL_ESTATE]["post"]["requestBody"]["content"]["application/json"]
-    _validator(document, request_example["schema"]).validate(request_example["example"])
+    openapi_validator(document, request_example["schema"]).validate(request_example["example"])
     for path in (REAL_ESTATE, PROVIDENT_FUND):
         answer = document["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]
-        _validator(document, answer["schema"]).validate(answer["example"])
+        openapi_validator(document, answer["schema"]).validate(answer["example"])
 
 
-async def test_real_exchanges_follow_the_contract(adapter: HousingAdapter, agency: Agency) -> None:
-    document = _contract()
+async def test_real_exchanges_follow_the_contract(adapter: HousingAdapter, agency: RecordedAgency) -> None:
+    document = openapi_document(CONTRACT)
     await adapter.fetch(_query(*ALL_IDS))
     async with aiohttp.ClientSession() as session:
         async with session.get(agency.running.url + "/health") as response:
@@ -352,9 +294,9 @@ async def test_real_exchanges_follow_the_contract(adapter: HousingAdapter, agenc
         method = exchange.method.lower()
         if exchange.status == 200 and exchange.request_body:
             request_schema = document["paths"][exchange.path][method]["requestBody"]["content"]["application/json"]
-            _validator(document, request_schema["schema"]).validate(json.loads(exchange.request_body))
-        schema = _response_schema(document, exchange.path, method, exchange.status, exchange.content_type)
-        _validator(document, schema).validate(json.loads(exchange.response_body))
+            openapi_validator(document, request_schema["schema"]).validate(json.loads(exchange.request_body))
+        schema = response_schema(document, exchange.path, method, exchange.status, exchange.content_type)
+        openapi_validator(document, schema).validate(json.loads(exchange.response_body))
 
 
 @pytest.mark.parametrize("path", [REAL_ESTATE, PROVIDENT_FUND])
@@ -379,9 +321,9 @@ async def test_real_exchanges_follow_the_contract(adapter: HousingAdapter, agenc
     ],
 )
 async def test_bad_requests_are_refused_with_a_contract_error(
-    agency: Agency, path: str, body: bytes, code: str
+    agency: RecordedAgency, path: str, body: bytes, code: str
 ) -> None:
-    document = _contract()
+    document = openapi_document(CONTRACT)
 
     async with (
         aiohttp.ClientSession() as session,
@@ -390,6 +332,6 @@ async def test_bad_requests_are_refused_with_a_contract_error(
         assert response.status == 400
         answer = await response.json()
 
-    _validator(document, _response_schema(document, path, "post", 400, "application/json")).validate(answer)
+    openapi_validator(document, response_schema(document, path, "post", 400, "application/json")).validate(answer)
     assert answer["code"] == code
     assert HUSBAND[:17] not in answer["message"]

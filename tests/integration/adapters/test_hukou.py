@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 from aiohttp import web
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 
 from adapters.base import Adapter, AdapterSettings, Fact, QueryMember, SourceQuery
 from adapters.hukou import HukouAdapter
@@ -23,6 +21,13 @@ from adapters.testkit.population import Household, Person, Population, Vehicle, 
 from adapters.testkit.server import RunningAgency, start_agency
 from gateway.errors import SourceProtocolError, SourceUnavailable
 from gateway.ids import id_number_check_char
+from tests.integration.adapters.rest_agency import (
+    RecordedAgency,
+    openapi_document,
+    openapi_validator,
+    response_schema,
+    start_recorded_agency,
+)
 
 CONTRACT = Path(__file__).parents[3] / "contracts" / "agencies" / "hukou" / "openapi.yaml"
 REGISTER = "/api/v1/household-register/query"
@@ -92,61 +97,16 @@ def _query(*id_numbers: str) -> SourceQuery:
     return SourceQuery("v-2026-000123", "dibao.application", "110101", members, AS_OF)
 
 
-@dataclass(frozen=True)
-class Exchange:
-    method: str
-    url: str
-    request_body: bytes
-    status: int
-    content_type: str
-    response_body: bytes
-
-
-def _recorder(log: list[Exchange]) -> Any:
-    """Outermost middleware: what reached the agency and what it sent back, fault injection included."""
-
-    def exchange(request: web.Request, body: bytes, response: web.Response) -> Exchange:
-        assert isinstance(response.body, bytes)
-        return Exchange(request.method, str(request.url), body, response.status, response.content_type, response.body)
-
-    @web.middleware
-    async def record(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
-        body = await request.read()
-        try:
-            response = await handler(request)
-        except web.HTTPException as refusal:  # aiohttp renders raised HTTP errors after the middlewares
-            log.append(exchange(request, body, refusal))
-            raise
-        assert isinstance(response, web.Response)
-        log.append(exchange(request, body, response))
-        return response
-
-    return record
-
-
-@dataclass
-class Agency:
-    running: RunningAgency
-    log: list[Exchange]
-
-    @property
-    def faults(self) -> FaultInjector:
-        return self.running.faults
-
-
 @pytest.fixture
-async def agency() -> AsyncIterator[Agency]:
+async def agency() -> AsyncIterator[RecordedAgency]:
     faults = FaultInjector()
-    app = create_app(POPULATION, faults)
-    log: list[Exchange] = []
-    app.middlewares.insert(0, _recorder(log))
-    running = await start_agency("hukou", app, faults)
-    yield Agency(running, log)
-    await running.stop()
+    recorded = await start_recorded_agency("hukou", create_app(POPULATION, faults), faults)
+    yield recorded
+    await recorded.running.stop()
 
 
 @pytest.fixture
-async def adapter(agency: Agency) -> AsyncIterator[HukouAdapter]:
+async def adapter(agency: RecordedAgency) -> AsyncIterator[HukouAdapter]:
     adapter = HukouAdapter(agency.running.url)
     yield adapter
     await adapter.aclose()
@@ -239,7 +199,7 @@ async def test_members_are_the_query_indexes(adapter: HukouAdapter) -> None:
     assert relations == {4: "spouse", 9: "self"}
 
 
-async def test_requests_carry_identity_numbers_only_in_the_body(adapter: HukouAdapter, agency: Agency) -> None:
+async def test_requests_carry_identity_numbers_only_in_the_body(adapter: HukouAdapter, agency: RecordedAgency) -> None:
     await adapter.fetch(_query(*ALL_IDS))
 
     assert {exchange.url.split("?")[0].removeprefix(agency.running.url) for exchange in agency.log} == {
@@ -257,7 +217,7 @@ async def test_requests_carry_identity_numbers_only_in_the_body(adapter: HukouAd
     assert agency.log[0].request_body != agency.log[1].request_body  # one requestId per call
 
 
-async def test_request_counters_increase(adapter: HukouAdapter, agency: Agency) -> None:
+async def test_request_counters_increase(adapter: HukouAdapter, agency: RecordedAgency) -> None:
     await adapter.fetch(_query(HEAD))
     await adapter.fetch(_query(SPOUSE))
 
@@ -266,7 +226,7 @@ async def test_request_counters_increase(adapter: HukouAdapter, agency: Agency) 
     assert agency.faults.total_requests == 4
 
 
-async def test_a_malformed_answer_is_a_protocol_error(adapter: HukouAdapter, agency: Agency) -> None:
+async def test_a_malformed_answer_is_a_protocol_error(adapter: HukouAdapter, agency: RecordedAgency) -> None:
     agency.faults.settings.malformed_rate = 1
 
     with pytest.raises(SourceProtocolError) as raised:
@@ -274,7 +234,7 @@ async def test_a_malformed_answer_is_a_protocol_error(adapter: HukouAdapter, age
     assert not any(number in str(raised.value) for number in ALL_IDS)
 
 
-async def test_a_failing_agency_is_unavailable(adapter: HukouAdapter, agency: Agency) -> None:
+async def test_a_failing_agency_is_unavailable(adapter: HukouAdapter, agency: RecordedAgency) -> None:
     agency.faults.settings.error_rate = 1
 
     with pytest.raises(SourceUnavailable):
@@ -282,7 +242,7 @@ async def test_a_failing_agency_is_unavailable(adapter: HukouAdapter, agency: Ag
     assert agency.faults.total_requests >= 1
 
 
-async def test_an_unreachable_agency_is_unavailable(adapter: HukouAdapter, agency: Agency) -> None:
+async def test_an_unreachable_agency_is_unavailable(adapter: HukouAdapter, agency: RecordedAgency) -> None:
     await agency.running.stop()
 
     with pytest.raises(SourceUnavailable):
@@ -326,23 +286,6 @@ async def test_generated_scenario_households_match_the_population() -> None:
 # -- the OpenAPI contract ---------------------------------------------------------------------------------
 
 
-def _contract() -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(CONTRACT.read_text(encoding="utf-8"))
-    return document
-
-
-def _validator(document: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:
-    """OpenAPI 3.1 schemas are JSON Schema 2020-12; ``#/components/...`` refs resolve inside ``document``."""
-    return Draft202012Validator({**schema, "components": document["components"]}, format_checker=FormatChecker())
-
-
-def _response_schema(document: dict[str, Any], path: str, method: str, status: int, content_type: str) -> Any:
-    response = document["paths"][path][method]["responses"][str(status)]
-    if "$ref" in response:
-        response = document["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    return response["content"][content_type]["schema"]
-
-
 def _examples(document: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
     """(schema, example) of every media type in the document that shows an example."""
     media: list[dict[str, Any]] = [
@@ -363,7 +306,7 @@ def _examples(document: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
 
 
 def test_the_contract_is_openapi_3_1_and_its_examples_are_valid() -> None:
-    document = _contract()
+    document = openapi_document(CONTRACT)
 
     assert document["openapi"].startswith("3.1.")
     for schema in document["components"]["schemas"].values():
@@ -371,11 +314,11 @@ def test_the_contract_is_openapi_3_1_and_its_examples_are_valid() -> None:
     examples = _examples(document)
     assert len(examples) >= 4
     for schema, example in examples:
-        _validator(document, schema).validate(example)
+        openapi_validator(document, schema).validate(example)
 
 
-async def test_real_exchanges_follow_the_contract(adapter: HukouAdapter, agency: Agency) -> None:
-    document = _contract()
+async def test_real_exchanges_follow_the_contract(adapter: HukouAdapter, agency: RecordedAgency) -> None:
+    document = openapi_document(CONTRACT)
     await adapter.fetch(_query(*ALL_IDS))
     async with aiohttp.ClientSession() as session:
         async with session.get(agency.running.url + "/health") as response:
@@ -394,9 +337,9 @@ async def test_real_exchanges_follow_the_contract(adapter: HukouAdapter, agency:
         if exchange.request_body:
             request_schema = operation["requestBody"]["content"]["application/json"]["schema"]
             if exchange.status == 200:
-                _validator(document, request_schema).validate(json.loads(exchange.request_body))
-        schema = _response_schema(document, path, method, exchange.status, exchange.content_type)
-        _validator(document, schema).validate(json.loads(exchange.response_body))
+                openapi_validator(document, request_schema).validate(json.loads(exchange.request_body))
+        schema = response_schema(document, path, method, exchange.status, exchange.content_type)
+        openapi_validator(document, schema).validate(json.loads(exchange.response_body))
 
 
 def _valid_request(*id_numbers: str) -> dict[str, Any]:
@@ -446,9 +389,9 @@ BAD_REQUESTS: dict[str, tuple[bytes, str, str]] = {
 
 
 @pytest.mark.parametrize("case", BAD_REQUESTS, ids=list(BAD_REQUESTS))
-async def test_bad_requests_are_refused_with_a_contract_error(agency: Agency, case: str) -> None:
+async def test_bad_requests_are_refused_with_a_contract_error(agency: RecordedAgency, case: str) -> None:
     body, content_type, code = BAD_REQUESTS[case]
-    document = _contract()
+    document = openapi_document(CONTRACT)
 
     async with (
         aiohttp.ClientSession() as session,
@@ -458,7 +401,7 @@ async def test_bad_requests_are_refused_with_a_contract_error(agency: Agency, ca
         assert response.content_type == "application/json"
         answer = await response.json()
 
-    _validator(document, _response_schema(document, REGISTER, "post", 400, "application/json")).validate(answer)
+    openapi_validator(document, response_schema(document, REGISTER, "post", 400, "application/json")).validate(answer)
     assert answer["code"] == code
     assert not any(number[:17] in answer["message"] for number in ALL_IDS)
 
@@ -544,7 +487,7 @@ async def test_the_hostile_agency_is_otherwise_acceptable() -> None:
     assert result.facts[0] == Fact("person.registered", 0, False)
 
 
-async def test_an_answer_larger_than_the_limit_is_a_protocol_error(agency: Agency) -> None:
+async def test_an_answer_larger_than_the_limit_is_a_protocol_error(agency: RecordedAgency) -> None:
     adapter = HukouAdapter(agency.running.url, AdapterSettings(max_response_bytes=200))
     try:
         with pytest.raises(SourceProtocolError, match="larger than 200 bytes"):

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from click.testing import Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 from typer.testing import CliRunner
 
-from gateway.audit import AuditLog, LogKey, SourceQueried
+from gateway.audit import AuditLog, LogKey, SourceQueried, init_log_key
 from gateway.audit.checkpoint import verifier_key
 from gateway.audit.models import AuditEntryRow, AuditNode, AuditSubject
 from gateway.audit.rfc9162 import append_leaves, leaf_hash
@@ -79,6 +79,19 @@ async def edit_entry(database: Database) -> None:
         await session.execute(update(AuditEntryRow).where(AuditEntryRow.leaf_index == 17).values(entry=edited))
 
 
+async def edit_entry_as_text(database: Database) -> None:
+    """What an editor with a SQL shell does: a text function over the stored JSON."""
+    async with database.session() as session, session.begin():
+        if database.is_sqlite:
+            statement = "UPDATE audit_entries SET entry = replace(entry, '\"staff-2\"', '\"staff-0\"')"
+        else:
+            statement = (
+                "UPDATE audit_entries SET entry = "
+                "convert_to(replace(convert_from(entry, 'UTF8'), '\"staff-2\"', '\"staff-0\"'), 'UTF8')"
+            )
+        await session.execute(text(f"{statement} WHERE leaf_index = 9"))
+
+
 async def delete_entry(database: Database, index: int) -> None:
     async with database.session() as session, session.begin():
         await session.execute(delete(AuditEntryRow).where(AuditEntryRow.leaf_index == index))
@@ -118,6 +131,7 @@ async def drop_subject_row(database: Database) -> None:
 
 TAMPERINGS = [
     (edit_entry, "entry 17 was altered"),
+    (edit_entry_as_text, "entry 9 was altered"),
     (lambda database: delete_entry(database, 23), "entry 23 is missing"),
     (lambda database: delete_entry(database, ENTRIES - 1), f"entry {ENTRIES - 1} is missing"),
     (swap_entries, "entry 5 was altered or moved"),
@@ -222,3 +236,21 @@ async def test_key_prints_the_verifier_key_and_jwk(key_dir: Path, log_key: LogKe
     assert (tmp_path / "fresh" / "log.private.jwk.json").exists()
     absent = await hedui("audit", "key", "--key-dir", str(tmp_path / "absent"))
     assert absent.exit_code == 1 and "configuration_error" in said(absent)
+
+
+async def test_after_a_log_key_rotation_old_checkpoints_verify_with_the_old_key_listed(
+    filled: AuditLog, database: Database, database_url: str, key_dir: Path, log_key: LogKey, make_entry: Any
+) -> None:
+    init_log_key(key_dir, force=True)
+    rotated = LogKey.load(key_dir, name=log_key.name)
+    log = AuditLog(database, log_key=rotated, subject_pepper=bytes(32))
+    await log.append(make_entry(99))
+    await log.aclose()
+    options = ["audit", "verify", "--database-url", database_url]
+
+    only_new = await hedui(*options, "--verifier-key", rotated.verifier_key())
+    both = await hedui(*options, "--verifier-key", rotated.verifier_key(), "--verifier-key", log_key.verifier_key())
+
+    assert only_new.exit_code == 1 and "checkpoint of tree size 1: the note carries no signature" in said(only_new)
+    assert both.exit_code == 0, both.output
+    assert f"{ENTRIES + 1} entries" in said(both) and "4 signed checkpoints" in said(both)

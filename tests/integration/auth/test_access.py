@@ -250,6 +250,12 @@ async def test_missing_token_is_401(sandbox: Sandbox) -> None:
     assert (response.status_code, response.json()["code"]) == (401, "invalid_token")
 
 
+async def test_a_token_never_grants_more_than_the_role(sandbox: Sandbox) -> None:
+    token = await hand_made_token(sandbox, scope="verify admin audit:read")
+    caller = await sandbox.hub.tokens.authenticate(f"Bearer {token}")
+    assert caller.scopes == {"verify"}
+
+
 async def test_hand_made_valid_token_works(sandbox: Sandbox) -> None:
     assert (await verify_with_token(sandbox, await hand_made_token(sandbox))).status_code == 201
 
@@ -326,6 +332,9 @@ async def test_key_rotation_keeps_old_answers_verifiable_and_new_requests_workin
             mis_private = json.loads((box.data_dir / doc(box)["members"]["mis"]["private_jwks"]).read_text())
             old_sig_kid = box.hub.keys.signing_key.kid
             old_answer = await raw_verification(box, mis)
+            idle = HubClient.from_sandbox(box.sandbox_json)
+            await idle.access_token()
+            await idle._hub_keys()  # an idle client holding the pre-rotation JWKS
             new_sig, _new_enc = rotate_key_dir(box.data_dir / "keys", grace_s=0)
             await asyncio.sleep(1.1)  # running hubs reload their key directory within a second
             assert box.hub.keys.signing_key.kid == new_sig
@@ -336,7 +345,9 @@ async def test_key_rotation_keeps_old_answers_verifiable_and_new_requests_workin
             assert {old_sig_kid, new_sig} <= {k["kid"] for k in jwks["keys"]}
             assert inner_signature_kid(old_answer, mis_private, jwks) == old_sig_kid
 
+            old_enc_kid = next(k["kid"] for k in jwks["keys"] if k["use"] == "enc" and k["kid"] != _new_enc)
             retire_key(box.data_dir / "keys", old_sig_kid)
+            retire_key(box.data_dir / "keys", old_enc_kid)  # the SDK still holds it: it must refetch and reseal
             await asyncio.sleep(1.1)
             async with httpx.AsyncClient() as http:
                 jwks = (await http.get(doc(box)["hub"]["jwks_url"])).json()
@@ -344,6 +355,8 @@ async def test_key_rotation_keeps_old_answers_verifiable_and_new_requests_workin
             with pytest.raises(Exception, match=r"No working key|Verification failed"):
                 inner_signature_kid(old_answer, mis_private, jwks)
             assert (await mis.verify(body(box)))["status"] == "complete"
+            async with idle:
+                assert (await idle.verify(body(box)))["status"] == "complete"  # refetched and resealed
     finally:
         await box.stop()
 

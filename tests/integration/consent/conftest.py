@@ -1,56 +1,21 @@
-"""Synthetic people, members, hub keys and a consent service on a migrated database (SQLite and PostgreSQL)."""
+"""Synthetic people and members (tests/consent_kit.py), hub keys and a consent service on a migrated database
+(SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 
-from gateway.consent import ConsentRegistration, ConsentService
+from gateway.consent import ConsentService
 from gateway.envelope import HubKeys, generate_member_jwks, load_jwks
-from gateway.ids import id_number_check_char
-from gateway.members import MemberRecord
 from gateway.store import Database
+from tests.consent_kit import ConsentKit
+
+__all__ = ["ConsentKit"]  # the tests import the kit's type from here
 
 HUB_ID = "CN/GOV/11100000MB0348916Y/hub"
-
-
-class ConsentKit:
-    mis = "CN/GOV/11110101MB12345677/dibao-mis"
-    # The sandbox MIS of Dongcheng (110101), a second system of the same district, one of Luzhou (510502).
-    mis_member = MemberRecord(mis, "local_mis", "110101", "mis", {"keys": []})
-    neighbour = MemberRecord("CN/GOV/11110101MB2222222J/street-mis", "local_mis", "110101", "street", {"keys": []})
-    stranger = MemberRecord("CN/GOV/11510502MB76543212/dibao-mis", "local_mis", "510502", "luzhou", {"keys": []})
-    all_categories = ("hukou", "civil_affairs", "tax", "housing", "banking")
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def id_number(self, age_years: int, sequence: int = 123, division: str = "110101") -> str:
-        """A valid identity number of someone who turned ``age_years`` 1 to 31 days ago."""
-        today = self.now.date()
-        birth = date(today.year - age_years, today.month, 1) - timedelta(days=1)
-        first17 = f"{division}{birth:%Y%m%d}{sequence:03d}"
-        return first17 + id_number_check_char(first17)
-
-    def body(self, **changes: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id_number": self.id_number(40),
-            "grantee": self.mis,
-            "purposes": ["dibao.application"],
-            "categories": list(self.all_categories),
-            "collection_method": "signed_form",
-            "evidence": {"sha256": "ab" * 32, "ref": "MIS-110101/2026/000123"},
-            "signed_at": self.now - timedelta(days=1),
-        }
-        body.update(changes)
-        return body
-
-    def registration(self, **changes: Any) -> ConsentRegistration:
-        return ConsentRegistration.model_validate(self.body(**changes))
 
 
 @pytest.fixture

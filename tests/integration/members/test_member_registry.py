@@ -22,10 +22,11 @@ async def test_register_resolve_and_rotate(database_url: str) -> None:
         assert (await registry.verification_key(MIS, sig_kid)).thumbprint() == sig_kid
 
         _, rotated = generate_member_jwks()
-        await registry.add(MIS, role="local_mis", region="110101", public_jwks=rotated)
+        await registry.add(MIS, role="local_mis", public_jwks=rotated)  # adding keys keeps the region
         fresh = MemberRegistry(database)  # no cache: what another hub process would see
         both = await fresh.get(MIS)
         assert len(both.public_jwks["keys"]) == 4, "old and new keys verify side by side during rotation"
+        assert both.region == "110101"
         new_enc = next(k["kid"] for k in rotated["keys"] if k["use"] == "enc")
         assert (await fresh.encryption_key(MIS)).thumbprint() == new_enc
 

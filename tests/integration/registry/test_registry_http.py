@@ -23,8 +23,13 @@ async def test_record_search_end_and_the_duplicate_flag(sandbox: Sandbox, client
     async with HubClient.from_sandbox(sandbox.sandbox_json, member="mis_510502") as luzhou:
         recorded = await luzhou.post_envelope(
             "/v1/registry/enrollments",
-            {"id_number": person, "programme": "dibao", "region": "510502", "start": "2026-01-01",
-             "monthly_amount": 788},
+            {
+                "id_number": person,
+                "programme": "dibao",
+                "region": "510502",
+                "start": "2026-01-01",
+                "monthly_amount": 788,
+            },
         )
         assert person not in json.dumps(recorded)
         found = await client.post_envelope("/v1/registry/enrollments/search", {"id_number": person})

@@ -2,20 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.auth import PurposeCatalog, granted_scopes, region_covers
+from gateway.auth import PurposeCatalog, granted_scopes
 from gateway.contracts import CONTRACTS_DIR
 from gateway.errors import CategoryNotAllowed, InvalidScope, PurposeNotAllowed, RegionNotAllowed
 
 CATALOG = PurposeCatalog.load(CONTRACTS_DIR / "purposes.yaml")
 ALL = ["hukou", "civil_affairs", "tax", "housing", "banking"]
-
-
-def test_region_hierarchy() -> None:
-    assert region_covers("110101", "110101")
-    assert not region_covers("110101", "110102")
-    assert region_covers("110100", "110105")
-    assert region_covers("510000", "510502")
-    assert not region_covers("510000", "450902")
 
 
 def test_own_region_is_allowed() -> None:

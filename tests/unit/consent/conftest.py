@@ -1,45 +1,12 @@
-"""Synthetic people and registrations for the consent tests (identity numbers built per GB 11643)."""
+"""Synthetic people and registrations for the consent tests (see tests/consent_kit.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
-
 import pytest
 
-from gateway.consent import ConsentRegistration
-from gateway.ids import id_number_check_char
+from tests.consent_kit import ConsentKit
 
-
-class ConsentKit:
-    mis = "CN/GOV/11110101MB12345677/dibao-mis"
-    all_categories = ("hukou", "civil_affairs", "tax", "housing", "banking")
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def id_number(self, age_years: int, sequence: int = 123, division: str = "110101") -> str:
-        """A valid identity number of someone who turned ``age_years`` 1 to 31 days ago."""
-        today = self.now.date()
-        birth = date(today.year - age_years, today.month, 1) - timedelta(days=1)
-        first17 = f"{division}{birth:%Y%m%d}{sequence:03d}"
-        return first17 + id_number_check_char(first17)
-
-    def body(self, **changes: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id_number": self.id_number(40),
-            "grantee": self.mis,
-            "purposes": ["dibao.application"],
-            "categories": list(self.all_categories),
-            "collection_method": "signed_form",
-            "evidence": {"sha256": "ab" * 32, "ref": "MIS-110101/2026/000123"},
-            "signed_at": self.now - timedelta(days=1),
-        }
-        body.update(changes)
-        return body
-
-    def registration(self, **changes: Any) -> ConsentRegistration:
-        return ConsentRegistration.model_validate(self.body(**changes))
+__all__ = ["ConsentKit"]  # the tests import the kit's type from here
 
 
 @pytest.fixture

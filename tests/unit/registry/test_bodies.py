@@ -89,6 +89,7 @@ def test_missing_fields_are_listed_by_location() -> None:
 def test_view_renders_amounts_as_json_numbers() -> None:
     view = EnrollmentView(
         enrollment_id="e1",
+        subject_ref="0" * 64,
         programme="dibao",
         region="110101",
         member="CN/GOV/11110101MB12345677/dibao-mis",

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from gateway.store.at_rest import AtRestDecryptionFailed, open_at_rest, seal_at_rest
+from gateway.errors import AtRestDecryptionFailed
+from gateway.store.at_rest import open_at_rest, seal_at_rest
 
 
 def test_round_trip_and_binding_to_row() -> None:

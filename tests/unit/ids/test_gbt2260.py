@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.registry.gbt2260 import region_covers
+from gateway.ids.gbt2260 import region_covers
 
 
 @pytest.mark.parametrize(
