@@ -95,12 +95,12 @@ class HubRefused(Exception):
 
 
 class HubPath:
-    """Pre-sealed verification requests to one hub (any number of worker processes behind its port),
-    answers checked afterwards."""
+    """Pre-sealed verification requests, spread round-robin over the hub processes at ``base_urls`` (a tiny
+    load balancer); answers checked afterwards."""
 
-    def __init__(self, setup: HubSetup, base_url: str, households: Sequence[Household]) -> None:
+    def __init__(self, setup: HubSetup, base_urls: Sequence[str], households: Sequence[Household]) -> None:
         self._setup = setup
-        self._base_url = base_url
+        self._base_urls = list(base_urls)
         self._households = households
         member_keys = load_jwks(setup.member_private_jwks)
         self._member_keys = member_keys
@@ -118,7 +118,7 @@ class HubPath:
         """Get a fresh access token (DESIGN §5: client credentials, private_key_jwt per RFC 7523) from the
         token endpoint the hub advertises in its RFC 8414 metadata. Tokens live at most 300 s: call this
         before each measured run, outside the timed phase."""
-        async with self._http.get(f"{self._base_url}/.well-known/oauth-authorization-server") as response:
+        async with self._http.get(f"{self._base_urls[0]}/.well-known/oauth-authorization-server") as response:
             response.raise_for_status()
             endpoint = str((await response.json())["token_endpoint"])
         form = {
@@ -150,8 +150,8 @@ class HubPath:
         self._answers = {}
 
     async def call(self, index: int) -> None:
-        token = self._sealed[index].token
-        async with self._http.post(f"{self._base_url}/v1/verifications", data=token, headers=self._headers) as response:
+        url = f"{self._base_urls[index % len(self._base_urls)]}/v1/verifications"
+        async with self._http.post(url, data=self._sealed[index].token, headers=self._headers) as response:
             body = await response.read()
             if response.status != 201:
                 raise HubRefused(response.status, _problem_code(body))
@@ -159,7 +159,7 @@ class HubPath:
 
     async def healthz(self, index: int) -> None:
         """``GET /healthz``: the trivial endpoint that shows the load generator's own ceiling."""
-        async with self._http.get(f"{self._base_url}/healthz") as response:
+        async with self._http.get(f"{self._base_urls[index % len(self._base_urls)]}/healthz") as response:
             await response.read()
             if response.status != 200:
                 raise HubRefused(response.status, "not_healthy")

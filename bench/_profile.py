@@ -90,7 +90,7 @@ async def _profile(args: argparse.Namespace, py_spy: str) -> None:
     households = bench_households(args.households, as_of)
     async with hub_stack(households=args.households, as_of=as_of, database_kind=args.database) as stack:
         await stack.agencies.set_latency(args.latency)
-        hub = HubPath(stack.setup, stack.hub.base_url, households)
+        hub = HubPath(stack.setup, stack.base_urls, households)
         try:
             await hub.authorize()
             hub.seal_requests(4 * args.concurrency)
@@ -99,7 +99,7 @@ async def _profile(args: argparse.Namespace, py_spy: str) -> None:
             with tempfile.TemporaryDirectory() as temporary:
                 raw = Path(temporary) / "hub.txt"
                 spy = await asyncio.create_subprocess_exec(
-                    py_spy, "record", "--pid", str(stack.hub.pid), "--duration", str(int(args.seconds)),
+                    py_spy, "record", "--pid", str(stack.hubs[0].pid), "--duration", str(int(args.seconds)),
                     "--rate", "100", "--format", "raw", "--output", str(raw), "--nonblocking",
                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
                 )  # fmt: skip

@@ -42,11 +42,13 @@ _START_TIMEOUT_S = 60.0
 _STOP_TIMEOUT_S = 10.0
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (all probed at once, so none is handed out twice)."""
+    with contextlib.ExitStack() as probes:
+        sockets = [probes.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in sockets]
 
 
 def _process_table() -> dict[int, tuple[int, str, float]]:
@@ -212,8 +214,10 @@ class HubProcess:
         return self._process.pid
 
     @classmethod
-    async def start(cls, setup: HubSetup, *, workers: int = 1) -> HubProcess:
-        port = free_port()
+    async def start(cls, setup: HubSetup, *, port: int, public_url: str, workers: int = 1) -> HubProcess:
+        """Start on ``port``. ``public_url`` is where clients reach the hub (a load balancer's URL in front
+        of several processes): the OAuth2 issuer and token endpoint derive from it, so every process behind
+        one balancer must share it."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -225,8 +229,7 @@ class HubProcess:
             f"--workers={workers}",
             "--log-level=warning",
             "--no-access-log",
-            # The hub's OAuth2 issuer identifier and token endpoint are derived from its public URL.
-            env={**os.environ, **setup.settings_env, "HEDUI_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+            env={**os.environ, **setup.settings_env, "HEDUI_PUBLIC_URL": public_url},
         )
         hub = cls(process, f"http://127.0.0.1:{port}")
         try:
@@ -286,31 +289,66 @@ async def database(kind: str, directory: Path) -> AsyncIterator[str]:
         raise ValueError(f"unknown database kind {kind!r}")
 
 
-class Stack:
-    """Agencies, a prepared hub database and key directory, and the hub process serving them."""
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """How the hub runs: ``processes`` uvicorn processes on ports of their own (the load generator spreads
+    requests over them round-robin, as a load balancer would), each with ``workers`` worker processes
+    sharing its port (``uvicorn --workers``, what ``hedui serve --workers`` runs)."""
 
-    def __init__(self, agencies: AgencyProcess, setup: HubSetup, hub: HubProcess, workers: int) -> None:
+    processes: int = 1
+    workers: int = 1
+
+    @property
+    def label(self) -> str:
+        if self.processes == 1:
+            return "1 process" if self.workers == 1 else f"uvicorn --workers {self.workers}"
+        return f"{self.processes} processes, round-robin" + (f" x {self.workers} workers" if self.workers > 1 else "")
+
+
+class Stack:
+    """Agencies, a prepared hub database and key directory, and the hub processes serving them."""
+
+    def __init__(self, agencies: AgencyProcess, setup: HubSetup) -> None:
         self.agencies = agencies
         self.setup = setup
-        self.hub = hub
-        self.workers = workers
+        self.deployment = Deployment(processes=0)
+        self.hubs: list[HubProcess] = []
+
+    @property
+    def base_urls(self) -> list[str]:
+        return [hub.base_url for hub in self.hubs]
 
     def watch(self) -> CpuWatch:
         """What a measurement's CPU columns cover: generator (this process), hub, agencies, PostgreSQL."""
         url = make_url(self.setup.settings_env["HEDUI_DATABASE_URL"])
         return CpuWatch(
-            {"generator": os.getpid(), "hub": self.hub.pid, "agencies": self.agencies.pid},
+            {"generator": (os.getpid(),), "hub": tuple(hub.pid for hub in self.hubs), "agencies": (self.agencies.pid,)},
             url.database if url.get_backend_name() == "postgresql" else None,
         )
 
-    async def restart_hub(self, *, workers: int) -> None:
-        await self.hub.stop()
-        self.hub = await HubProcess.start(self.setup, workers=workers)
-        self.workers = workers
+    async def deploy(self, deployment: Deployment) -> None:
+        """Stop the running hub processes and start ``deployment`` (nothing to do if it is running)."""
+        if deployment == self.deployment:
+            return
+        await self.stop_hubs()
+        ports = free_ports(deployment.processes)
+        # The generator's round-robin plays the load balancer; the first process stands in for its URL.
+        public_url = f"http://127.0.0.1:{ports[0]}"
+        starting = (
+            HubProcess.start(self.setup, port=port, public_url=public_url, workers=deployment.workers) for port in ports
+        )
+        self.hubs = list(await asyncio.gather(*starting))
+        self.deployment = deployment
+
+    async def stop_hubs(self) -> None:
+        await asyncio.gather(*(hub.stop() for hub in self.hubs))
+        self.hubs, self.deployment = [], Deployment(processes=0)
 
 
 @contextlib.asynccontextmanager
-async def hub_stack(*, households: int, as_of: date, database_kind: str, workers: int = 1) -> AsyncIterator[Stack]:
+async def hub_stack(
+    *, households: int, as_of: date, database_kind: str, deployment: Deployment | None = None
+) -> AsyncIterator[Stack]:
     """Start the agency process, prepare a fresh database and key directory, start the hub; tear it all
     down afterwards (the temporary directory, the processes, the PostgreSQL database)."""
     with tempfile.TemporaryDirectory(prefix="hedui-bench-") as temporary:
@@ -319,11 +357,12 @@ async def hub_stack(*, households: int, as_of: date, database_kind: str, workers
         try:
             async with database(database_kind, directory) as url:
                 setup = await prepare_hub(directory, url, agencies.urls, bench_households(households, as_of))
-                stack = Stack(agencies, setup, await HubProcess.start(setup, workers=workers), workers)
+                stack = Stack(agencies, setup)
                 try:
+                    await stack.deploy(deployment or Deployment())
                     yield stack
                 finally:
-                    await stack.hub.stop()
+                    await stack.stop_hubs()
         finally:
             await agencies.stop()
 
@@ -333,14 +372,17 @@ class CpuWatch:
     """The processes whose CPU time a measurement reports, by name, and the PostgreSQL database (if any)
     whose backends it reports as ``postgres``."""
 
-    pids: Mapping[str, int]
+    pids: Mapping[str, Sequence[int]]
     postgres_database: str | None = None
 
     def counters(self) -> dict[str, dict[int, float]]:
         """CPU seconds so far per group, by pid (the machine's busy time under pid 0)."""
         # The generator's children are the hub and the agencies: count the generator's own process only.
         own = os.getpid()
-        counters = {name: cpu_seconds(pid, descendants=pid != own) for name, pid in self.pids.items()}
+        counters = {
+            name: {pid: used for root in roots for pid, used in cpu_seconds(root, descendants=root != own).items()}
+            for name, roots in self.pids.items()
+        }
         if self.postgres_database is not None:
             counters["postgres"] = postgres_cpu_seconds(self.postgres_database)
         counters["machine"] = {0: machine_busy_seconds()}

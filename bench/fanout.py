@@ -29,7 +29,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     async with hub_stack(households=args.households, as_of=as_of, database_kind=args.database) as stack:
         await stack.agencies.set_latency(AGENCY_LATENCY_MS)
         direct = DirectPath(stack.agencies.urls, households, as_of)
-        hub = HubPath(stack.setup, stack.hub.base_url, households)
+        hub = HubPath(stack.setup, stack.base_urls, households)
         watch = stack.watch()
         # Enough calls for stable percentiles at 50 ms per call, within the per-cell time bound.
         count = min(args.requests, 200)

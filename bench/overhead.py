@@ -25,7 +25,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     async with hub_stack(households=args.households, as_of=as_of, database_kind=args.database) as stack:
         direct = DirectPath(stack.agencies.urls, households, as_of)
-        hub = HubPath(stack.setup, stack.hub.base_url, households)
+        hub = HubPath(stack.setup, stack.base_urls, households)
         try:
             rows += await generator_ceiling(stack, hub, args)
             for latency_ms in args.latency:

@@ -233,6 +233,10 @@ class AuditLog:
 
     async def _commit(self, batch: Sequence[_Pending]) -> int:
         async with self._database.engine.begin() as connection:
+            if connection.dialect.name == "sqlite":
+                # Take SQLite's write lock at BEGIN, waiting under busy_timeout: a deferred transaction can
+                # fail at once (SQLITE_BUSY_SNAPSHOT) when another process commits while it waits to write.
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
             # First statement, and a write: the lock it takes orders this batch after every committed one
             # (a SQLite transaction that reads first could not upgrade to writing once another committed).
             size = (
