@@ -42,6 +42,15 @@ _FLAGS = {
 }
 
 
+_RECOMMENDATIONS = {"eligible": "符合条件 eligible", "ineligible": "不符合 ineligible", "review": "需复核 review"}
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.2f}" if isinstance(value, float) else str(value)
+
+
 def _yes_no(value: bool | None) -> str:
     return "未知 unknown" if value is None else ("是 yes" if value else "否 no")
 
@@ -102,10 +111,33 @@ def print_report(console: Console, report: dict[str, Any], *, scenario: dict[str
             f"{source['latency_ms']} ms",
         )
     console.print(sources)
+    decision = report.get("decision")
+    if decision is not None:
+        rules = Table(title=f"政策规则 Policy {report['policy']['id']} (version {report['policy']['version']})")
+        for column in ("规则 rule", "结果 result", "值 value", "标准 threshold", "说明 explanation"):
+            rules.add_column(column)
+        for rule in decision["rules"]:
+            result = {True: "通过 pass", False: "未通过 fail", None: "待核 review"}[rule["passed"]]
+            rules.add_row(
+                rule["id"], result, _shown(rule["value"]), _shown(rule["threshold"]), rule["explanation"]["zh"]
+            )
+        console.print(rules)
+        console.print(
+            f"建议 recommendation: {_RECOMMENDATIONS[decision['recommendation']]} "
+            "(供工作人员参考，须人工确认 / supports staff; a person confirms)"
+        )
     flags = report.get("flags") or []
     console.print("提示 flags: " + (", ".join(f"{_FLAGS.get(f, f)} {f}" for f in flags) if flags else "无 none"))
+    if report.get("audit"):
+        console.print(f"审计 audit: leaf {report['audit']['leaf_index']} of {report['audit']['log']}")
+    if report.get("consents"):
+        console.print(f"授权 consents relied on: {len(report['consents'])}")
     if scenario is not None:
         expected = scenario["expected"].get("indicators", {})
         mismatches = [code for code, value in expected.items() if report["indicators"].get(code) != value]
         verdict = "all match" if not mismatches else f"differ: {', '.join(mismatches)}"
-        console.print(f"场景 scenario {scenario['name']}: expected indicators {verdict}")
+        expected_recommendation = scenario["expected"].get("recommendation")
+        console.print(
+            f"场景 scenario {scenario['name']}: expected indicators {verdict}; "
+            f"expected recommendation {expected_recommendation}"
+        )
