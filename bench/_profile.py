@@ -20,6 +20,10 @@ import tempfile
 from collections import Counter
 from datetime import date
 from pathlib import Path
+from typing import cast
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench._paths import HubPath
 from bench._population import bench_households
@@ -75,6 +79,31 @@ def attribute(samples: dict[tuple[str, ...], int]) -> tuple[Counter[str], Counte
     return parts, callers, trips
 
 
+async def _database_counters(url: str) -> dict[str, float]:
+    """PostgreSQL's own counters of the benchmark database: transactions, rows written per table."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            database = await connection.exec_driver_sql(
+                "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_returned"
+                " FROM pg_stat_database WHERE datname = current_database()"
+            )
+            names = (
+                "transactions committed",
+                "transactions rolled back (pool_pre_ping and read-only sessions)",
+                "rows inserted",
+                "rows updated",
+                "rows returned to clients",
+            )
+            counters = {name: float(value) for name, value in zip(names, database.one(), strict=True)}
+            tables = await connection.exec_driver_sql("SELECT relname, n_tup_ins + n_tup_upd FROM pg_stat_user_tables")
+            for table, written in cast("list[tuple[str, int]]", tables.all()):
+                counters[f"rows written to {table}"] = float(written)
+            return counters
+    finally:
+        await engine.dispose()
+
+
 def _read_raw(path: Path) -> dict[tuple[str, ...], int]:
     samples: dict[tuple[str, ...], int] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -96,6 +125,9 @@ async def _profile(args: argparse.Namespace, py_spy: str) -> None:
             hub.seal_requests(4 * args.concurrency)
             await measured(hub.call, count=4 * args.concurrency, concurrency=args.concurrency, duration_s=10)
             hub.seal_requests(args.requests)
+            database_url = stack.setup.settings_env["HEDUI_DATABASE_URL"]
+            on_postgres = make_url(database_url).get_backend_name() == "postgresql"
+            before = await _database_counters(database_url) if on_postgres else {}
             with tempfile.TemporaryDirectory() as temporary:
                 raw = Path(temporary) / "hub.txt"
                 spy = await asyncio.create_subprocess_exec(
@@ -114,6 +146,9 @@ async def _profile(args: argparse.Namespace, py_spy: str) -> None:
                 samples = _read_raw(raw)
                 if args.keep:
                     shutil.copy(raw, args.keep)
+            # The statistics reach pg_stat_* when each backend reports, at most a second after its transaction.
+            await asyncio.sleep(1.5)
+            after = await _database_counters(database_url) if on_postgres else {}
         finally:
             await hub.aclose()
     summary = result.summary()
@@ -136,6 +171,19 @@ async def _profile(args: argparse.Namespace, py_spy: str) -> None:
     print_table("Hub CPU by part of the verification path", columns, rows(parts))
     print_table("Database time by the gateway function that asked", columns, rows(callers))
     print_table("Database time by kind of round trip", columns, rows(trips))
+    if after:
+        # The warm-up ran before the first reading; the answer checks read nothing from the hub's database.
+        count = summary["requests"] or 1
+        work = [
+            {"what": name, "per": (after[name] - before.get(name, 0.0)) / count}
+            for name in after
+            if after[name] != before.get(name, 0.0)
+        ]
+        print_table(
+            "PostgreSQL work per verification (pg_stat_database, pg_stat_user_tables)",
+            [Column("what", "what"), Column("per", "per verification", ".2f")],
+            work,
+        )
 
 
 def main() -> None:

@@ -51,10 +51,11 @@ def free_ports(count: int) -> list[int]:
         return [int(probe.getsockname()[1]) for probe in sockets]
 
 
-def _process_table() -> dict[int, tuple[int, str, float]]:
-    """pid -> (parent pid, command line, user + system CPU seconds), from /proc/<pid>/stat and cmdline."""
+def _process_table() -> dict[int, tuple[int, str, float, float]]:
+    """pid -> (parent pid, command line, own CPU seconds, CPU seconds of its reaped children), from
+    /proc/<pid>/stat (proc(5): fields 4, 14 + 15 and 16 + 17) and /proc/<pid>/cmdline."""
     ticks = os.sysconf("SC_CLK_TCK")
-    table: dict[int, tuple[int, str, float]] = {}
+    table: dict[int, tuple[int, str, float, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -63,9 +64,11 @@ def _process_table() -> dict[int, tuple[int, str, float]]:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:  # the process ended while we looked
             continue
-        # proc(5): the command name in parentheses may hold spaces; fields 4, 14 and 15 follow it.
+        # The command name in parentheses may hold spaces: count the fields after it.
         fields = stat.rsplit(")", 1)[1].split()
-        table[int(entry.name)] = (int(fields[1]), command, (int(fields[11]) + int(fields[12])) / ticks)
+        own = (int(fields[11]) + int(fields[12])) / ticks
+        reaped = (int(fields[13]) + int(fields[14])) / ticks
+        table[int(entry.name)] = (int(fields[1]), command, own, reaped)
     return table
 
 
@@ -80,19 +83,21 @@ def cpu_seconds(pid: int, *, descendants: bool = True) -> dict[int, float]:
         if current in table:
             used[current] = table[current][2]
         if descendants:
-            pending.extend(child for child, (parent, _, _) in table.items() if parent == current)
+            pending.extend(child for child, (parent, *_) in table.items() if parent == current)
     return used
 
 
-def postgres_cpu_seconds(database_name: str) -> dict[int, float]:
-    """CPU seconds used so far by each PostgreSQL backend serving ``database_name`` (by pid): their process
-    titles read ``postgres: <cluster>: <user> <database> <client> <state>``. Shared background processes
-    (WAL writer, checkpointer) are not counted."""
-    return {
-        pid: used
-        for pid, (_, command, used) in _process_table().items()
-        if command.startswith("postgres: ") and f" {database_name} " in command
-    }
+def postgres_cpu_seconds() -> dict[int, float]:
+    """CPU seconds used so far by the PostgreSQL server on this machine, by pid: the postmaster (with the
+    time of the backends it has reaped, so a connection that closed during a measurement still counts),
+    its background processes and its live backends (their titles read ``postgres: ...``)."""
+    used: dict[int, float] = {}
+    for pid, (_, command, own, reaped) in _process_table().items():
+        if command.startswith("postgres: "):
+            used[pid] = own
+        elif command.split(" ", 1)[0].endswith("/postgres"):  # the postmaster, started by its full path
+            used[pid] = own + reaped
+    return used
 
 
 def machine_busy_seconds() -> float:
@@ -323,7 +328,7 @@ class Stack:
         url = make_url(self.setup.settings_env["HEDUI_DATABASE_URL"])
         return CpuWatch(
             {"generator": (os.getpid(),), "hub": tuple(hub.pid for hub in self.hubs), "agencies": (self.agencies.pid,)},
-            url.database if url.get_backend_name() == "postgresql" else None,
+            postgres=url.get_backend_name() == "postgresql",
         )
 
     async def deploy(self, deployment: Deployment) -> None:
@@ -369,11 +374,11 @@ async def hub_stack(
 
 @dataclass(frozen=True, slots=True)
 class CpuWatch:
-    """The processes whose CPU time a measurement reports, by name, and the PostgreSQL database (if any)
-    whose backends it reports as ``postgres``."""
+    """The processes whose CPU time a measurement reports, by name, and whether to report the PostgreSQL
+    server's (as ``postgres``: the whole server, so other users of it count there too)."""
 
     pids: Mapping[str, Sequence[int]]
-    postgres_database: str | None = None
+    postgres: bool = False
 
     def counters(self) -> dict[str, dict[int, float]]:
         """CPU seconds so far per group, by pid (the machine's busy time under pid 0)."""
@@ -383,8 +388,8 @@ class CpuWatch:
             name: {pid: used for root in roots for pid, used in cpu_seconds(root, descendants=root != own).items()}
             for name, roots in self.pids.items()
         }
-        if self.postgres_database is not None:
-            counters["postgres"] = postgres_cpu_seconds(self.postgres_database)
+        if self.postgres:
+            counters["postgres"] = postgres_cpu_seconds()
         counters["machine"] = {0: machine_busy_seconds()}
         return counters
 
@@ -411,5 +416,6 @@ async def measured(
         return result, {}
     after = watch.counters()
     used = {name: 100 * _used(before[name], after[name]) / result.elapsed_s for name in after}
-    used["other"] = used["machine"] - sum(value for name, value in used.items() if name != "machine")
+    # /proc counts in clock ticks (10 ms): "other" is exact to a few percent, and never below zero.
+    used["other"] = max(0.0, used["machine"] - sum(value for name, value in used.items() if name != "machine"))
     return result, {f"cpu_{name}_pct": value for name, value in used.items()}
