@@ -189,18 +189,7 @@ class VerificationService:
                 categories=request.categories,
             )
         except Forbidden as exc:
-            await self._audit.append(
-                VerificationRejected(
-                    actor=caller.member_id,
-                    operator=request.operator,
-                    case_id=request.case_id,
-                    purpose=request.purpose,
-                    region=request.region,
-                    categories=tuple(request.categories),
-                    reason=exc.code,
-                    request_digest=request_digest,
-                )
-            )
+            await self._audit_rejection(caller.member_id, request, exc.code, request_digest)
             raise
         return validate_household(request)
 
@@ -224,20 +213,31 @@ class VerificationService:
             )
         except ConsentMissing as exc:
             self._metrics.consent_denials.labels(exc.code).inc()
-            await self._audit.append(
-                VerificationRejected(
-                    actor=requester.member_id,
-                    operator=request.operator,
-                    case_id=request.case_id,
-                    purpose=request.purpose,
-                    region=request.region,
-                    subject_refs=subject_refs,
-                    categories=tuple(request.categories),
-                    reason=exc.code,
-                    request_digest=request_digest,
-                )
-            )
+            await self._audit_rejection(requester.member_id, request, exc.code, request_digest, subject_refs)
             raise
+
+    async def _audit_rejection(
+        self,
+        actor: str,
+        request: VerificationRequest,
+        reason: str,
+        request_digest: str,
+        subject_refs: tuple[str, ...] = (),
+    ) -> None:
+        """``verification.rejected``: refusals are evidence too (who asked about whom, and why not)."""
+        await self._audit.append(
+            VerificationRejected(
+                actor=actor,
+                operator=request.operator,
+                case_id=request.case_id,
+                purpose=request.purpose,
+                region=request.region,
+                subject_refs=subject_refs,
+                categories=tuple(request.categories),
+                reason=reason,
+                request_digest=request_digest,
+            )
+        )
 
     async def _insert_pending(
         self, verification_id: str, requester: str, request: VerificationRequest, now: datetime
