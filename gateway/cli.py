@@ -26,6 +26,34 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _record_operator_action(key_dir: Path, *entries: Any) -> None:
+    """Append DESIGN §9 entries (key.rotated, member.changed) for an operator's command to the hub's log
+    (HEDUI_DATABASE_URL), signed with the log key of ``key_dir``."""
+    from gateway.audit import AuditLog, LogKey, log_origin
+    from gateway.envelope import HubKeys
+    from gateway.settings import Settings
+    from gateway.store import Database, migrate
+
+    settings = Settings()
+
+    async def run() -> None:
+        database = Database(settings.database_url)
+        log = AuditLog(
+            database,
+            log_key=LogKey.load(key_dir, name=log_origin(settings.hub_id)),
+            subject_pepper=HubKeys.load(key_dir).subject_pepper,
+        )
+        try:
+            for entry in entries:
+                await log.append(entry)
+        finally:
+            await log.aclose()
+            await database.dispose()
+
+    migrate(settings.database_url)
+    asyncio.run(run())
+
+
 def _fail(exc: HeduiError) -> typer.Exit:
     err_console.print(f"[red]error[/red] {exc.code}: {exc.detail}")
     return typer.Exit(code=1)
@@ -56,12 +84,22 @@ def keys_rotate(
     grace_s: Annotated[float, typer.Option(help="Seconds before the new signing key starts signing")] = 86400,
 ) -> None:
     """Add a new hub key pair; both old and new are published, the new one signs after the grace period."""
-    from gateway.envelope import rotate_key_dir
+    from gateway.audit import KeyRotated
+    from gateway.envelope import HubKeys, rotate_key_dir
     from gateway.settings import Settings
 
-    directory = key_dir or Settings().key_dir
+    settings = Settings()
+    directory = key_dir or settings.key_dir
     try:
+        before = HubKeys.load(directory)
         signing_kid, encryption_kid = rotate_key_dir(directory, grace_s=grace_s)
+        _record_operator_action(
+            directory,
+            KeyRotated(actor=settings.hub_id, key="signing", old_kid=before.signing_key.kid, new_kid=signing_kid),
+            KeyRotated(
+                actor=settings.hub_id, key="encryption", old_kid=before.encryption_key.kid, new_kid=encryption_kid
+            ),
+        )
     except HeduiError as exc:
         raise _fail(exc) from exc
     console.print(f"new signing key {signing_kid} (signs in {grace_s:.0f} s), new encryption key {encryption_kid}")
@@ -74,11 +112,16 @@ def keys_retire(
     key_dir: Annotated[Path | None, typer.Option(help="Key directory (default: HEDUI_KEY_DIR or var/keys)")] = None,
 ) -> None:
     """Remove an old hub key: what it signed no longer verifies, what was sealed to it no longer opens."""
+    from gateway.audit import KeyRotated
     from gateway.envelope import retire_key
     from gateway.settings import Settings
 
+    settings = Settings()
+    directory = key_dir or settings.key_dir
     try:
-        retire_key(key_dir or Settings().key_dir, kid)
+        use = retire_key(directory, kid)
+        key = "signing" if use == "sig" else "encryption"
+        _record_operator_action(directory, KeyRotated(actor=settings.hub_id, key=key, old_kid=kid))
     except HeduiError as exc:
         raise _fail(exc) from exc
     console.print(f"key {kid} retired")
@@ -136,7 +179,8 @@ def members_add(
         bool, typer.Option(help="Retire the member's keys that are not in this JWKS (end of a key rotation)")
     ] = False,
 ) -> None:
-    """Register a member (or add keys to it) with its public JWKS."""
+    """Register a member (or add keys to it) with its public JWKS; the change is audited (member.changed)."""
+    from gateway.audit import LOG_KEY_FILE, MemberChanged
     from gateway.members import MemberRegistry
     from gateway.settings import Settings
     from gateway.store import Database, migrate
@@ -157,10 +201,25 @@ def members_add(
         finally:
             await database.dispose()
         console.print(f"member {record.member_id} ({record.role}) has {len(record.public_jwks['keys'])} key(s)")
+        changes.append(
+            MemberChanged(
+                actor=settings.hub_id,
+                member_id=record.member_id,
+                change="keys_retired" if replace_keys else "added",
+                role=record.role,
+                region=record.region,
+                kids=tuple(key["kid"] for key in record.public_jwks["keys"]),
+            )
+        )
 
+    changes: list[Any] = []
     try:
         migrate(settings.database_url)
         asyncio.run(run())
+        # On a machine that holds the hub's keys the change is audited; a registration tool elsewhere
+        # (no log key) only writes the member registry.
+        if (settings.key_dir / LOG_KEY_FILE).exists():
+            _record_operator_action(settings.key_dir, *changes)
     except HeduiError as exc:
         raise _fail(exc) from exc
 

@@ -178,8 +178,9 @@ def rotate_key_dir(path: Path, *, grace_s: float, now: float | None = None) -> t
     return str(signing.kid), str(encryption.kid)
 
 
-def retire_key(path: Path, kid: str) -> None:
-    """Remove key ``kid`` from the hub's key directory; refuses to remove the last key of a use."""
+def retire_key(path: Path, kid: str) -> str:
+    """Remove key ``kid`` from the hub's key directory; returns its use ("sig" or "enc"). Refuses to remove
+    the last key of a use."""
     jwks_path = path / JWKS_FILE
     keys = list(load_jwks(jwks_path))
     target = next((key for key in keys if key.kid == kid), None)
@@ -189,6 +190,7 @@ def retire_key(path: Path, kid: str) -> None:
     if not any(key.get("use") == target.get("use") for key in remaining):
         raise ConfigurationError(f"refusing to retire the only {target.get('use')} key")
     write_private_file(jwks_path, json.dumps(_jwks_dict(KeySet(remaining), private=True), indent=2).encode("utf-8"))
+    return str(target.get("use"))
 
 
 class KeyRing:

@@ -40,3 +40,49 @@ def test_members_add_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     bad = runner.invoke(app, ["members", "add", "CN/GOV/bad/x", "--role", "local_mis", "--jwks", str(jwks_file)])
     assert bad.exit_code == 1
     assert "invalid_member_id" in bad.output
+
+
+def test_key_rotation_and_member_changes_are_audited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from gateway.audit import AuditLog, LogKey, log_origin
+    from gateway.settings import DEFAULT_HUB_ID
+    from gateway.store import Database
+
+    key_dir, database_url = tmp_path / "keys", f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
+    monkeypatch.setenv("HEDUI_DATABASE_URL", database_url)
+    monkeypatch.setenv("HEDUI_KEY_DIR", str(key_dir))
+    assert runner.invoke(app, ["keys", "init"]).exit_code == 0
+    old_signing = HubKeys.load(key_dir).signing_key.kid
+    rotated = runner.invoke(app, ["keys", "rotate", "--grace-s", "0"])
+    assert rotated.exit_code == 0, rotated.output
+    assert runner.invoke(app, ["keys", "retire", str(old_signing)]).exit_code == 0
+    _, public = generate_member_jwks()
+    (tmp_path / "m.json").write_text(json.dumps(public))
+    member = "CN/GOV/11110101MB12345677/dibao-mis"
+    added = runner.invoke(
+        app, ["members", "add", member, "--role", "local_mis", "--region", "110101", "--jwks", str(tmp_path / "m.json")]
+    )
+    assert added.exit_code == 0, added.output
+
+    async def logged() -> list[dict[str, object]]:
+        database = Database(database_url)
+        log = AuditLog(
+            database,
+            log_key=LogKey.load(key_dir, name=log_origin(DEFAULT_HUB_ID)),
+            subject_pepper=HubKeys.load(key_dir).subject_pepper,
+        )
+        try:
+            return [e.entry for e in await log.search(types=["key.rotated", "member.changed"])]
+        finally:
+            await log.aclose()
+            await database.dispose()
+
+    entries = asyncio.run(logged())
+    assert [(e["type"], e.get("key"), e.get("change")) for e in entries] == [
+        ("key.rotated", "signing", None),
+        ("key.rotated", "encryption", None),
+        ("key.rotated", "signing", None),
+        ("member.changed", None, "added"),
+    ]
+    assert entries[2]["old_kid"] == old_signing
