@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from gateway.api import audit, consents, federation, matches, oauth2, registry, service, verifications
 from gateway.api.problems import install_problem_handlers
 from gateway.context import open_hub
+from gateway.logs import configure_logging, request_context
 from gateway.metrics import HubMetrics
 from gateway.settings import Settings
 
@@ -20,6 +21,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.log_json:
+            configure_logging()
         hub = await open_hub(settings, metrics)
         app.state.hub = hub
         try:
@@ -34,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = metrics
+    app.middleware("http")(request_context)
     install_problem_handlers(app)
     app.include_router(service.router)
     app.include_router(oauth2.router)

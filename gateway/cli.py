@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 from pathlib import Path
 from typing import Annotated, Any
@@ -265,7 +266,13 @@ def serve(
     """Run the hub (settings from HEDUI_* environment variables)."""
     import uvicorn
 
-    uvicorn.run("gateway.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    from gateway.logs import configure_logging
+
+    configure_logging()
+    os.environ["HEDUI_LOG_JSON"] = "true"  # worker processes configure their own logging from it
+    uvicorn.run(
+        "gateway.app:create_app", factory=True, host=host, port=port, workers=workers, log_config=None, access_log=False
+    )
 
 
 @app.command()

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     audit_checkpoint_interval_s: float = Field(
         5.0, gt=0, description="At most one signed audit checkpoint per interval while entries arrive"
     )
+    log_json: bool = Field(False, description="Configure JSON logging at start-up (set by `hedui serve`)")
     migrate_on_start: bool = Field(True, description="Run Alembic migrations when the hub starts")
 
     @field_validator("hub_id")

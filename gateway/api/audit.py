@@ -28,7 +28,7 @@ class SearchBody(BaseModel):
     types: list[str] = Field(default_factory=list, max_length=16)
     since: datetime | None = None
     until: datetime | None = None
-    id_number: str | None = Field(None, description="a subject, looked up by its subject_ref")
+    id_number: str | None = Field(None, description="a subject, looked up by its subject_ref", repr=False)
     after: int | None = Field(None, ge=-1)
     limit: int = Field(100, ge=1, le=1000)
     operator: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
@@ -37,7 +37,7 @@ class SearchBody(BaseModel):
 class SubjectBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id_number: str
+    id_number: str = Field(repr=False)
     operator: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 
 

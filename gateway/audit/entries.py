@@ -69,8 +69,9 @@ Digest = Annotated[str, StringConstraints(pattern=_DIGEST.pattern)]
 Member = Annotated[str, AfterValidator(_member_id)]
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 """Purposes, categories, adapters, outcomes, problem codes: lowercase identifiers."""
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")]
-"""Case, verification, consent and enrollment ids, staff ids, key ids."""
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.:/-]{0,127}$")]
+"""Case, verification, consent and enrollment ids, staff ids, key ids (RFC 7638 thumbprints are base64url,
+so '-' and '_' may come anywhere)."""
 Region = Annotated[str, StringConstraints(pattern=r"^[1-9]\d{5}$")]
 Time = Annotated[AwareDatetime, AfterValidator(_utc)]
 SubjectRefs = Annotated[tuple[Digest, ...], Field(min_length=1, max_length=64)]

@@ -17,8 +17,9 @@ Relation = Literal["self", "spouse", "child", "parent", "grandchild", "grandpare
 class HouseholdMember(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id_number: str = Field(min_length=1, max_length=32)
-    name: str = Field(min_length=1, max_length=64)
+    # repr=False: a model printed in a traceback or log line must not show who it is about.
+    id_number: str = Field(min_length=1, max_length=32, repr=False)
+    name: str = Field(min_length=1, max_length=64, repr=False)
     relation: Relation
 
 

@@ -7,6 +7,8 @@ The embedded default is a SQLite file under ``./var``; production sets ``HEDUI_D
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -85,6 +87,11 @@ def migrate(url: str, revision: str = "heads") -> None:
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), revision)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        # WAL is a property of the file: set it once here, so that processes opening the database later
+        # find it set, instead of racing to switch the journal mode (which needs the database to themselves).
+        with contextlib.closing(sqlite3.connect(parsed.database)) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
 
 
 async def migrate_async(url: str, revision: str = "heads") -> None:

@@ -221,3 +221,10 @@ def test_consent_dates_are_plain_dates() -> None:
     entry = parse_entry(example("consent.granted"))
     assert isinstance(entry, ConsentGranted)
     assert entry.valid_until == date(2027, 6, 30)
+
+
+def test_key_ids_are_base64url_thumbprints_with_any_of_its_characters() -> None:
+    from gateway.audit import KeyRotated
+
+    for kid in ("-leading-dash_and_underscore", "_x", "abc_DEF-123"):
+        assert KeyRotated(actor="CN/GOV/11100000MB0348916Y/hub", key="signing", new_kid=kid).new_kid == kid

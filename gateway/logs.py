@@ -1,0 +1,83 @@
+"""JSON logs with request ids and no personal data (DESIGN §11).
+
+Every request gets an id (the caller's ``X-Request-Id`` if it is a plain token, else a new UUID), echoed in
+the response and attached to every log line written while the request runs. The access line carries the
+method, the route template (``/v1/verifications/{verification_id}``, never query strings), status and time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_request_id: ContextVar[str | None] = ContextVar("hedui_request_id", default=None)
+_ACCEPTED_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+access_log = logging.getLogger("hedui.access")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = _request_id.get()
+        if request_id is not None:
+            line["request_id"] = request_id
+        for field in ("method", "route", "status", "duration_ms"):
+            if hasattr(record, field):
+                line[field] = getattr(record, field)
+        if record.exc_info:
+            # The exception type and where, not its message: messages of outside libraries may quote data.
+            exc_type = record.exc_info[0]
+            line["exception"] = exc_type.__name__ if exc_type is not None else "unknown"
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Route every logger (the hub's, uvicorn's) to one JSON stream on standard error."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True  # it logs raw paths; hedui.access logs routes
+
+
+async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """HTTP middleware: request id in, request id out, one access line per request."""
+    offered = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = offered if _ACCEPTED_ID.match(offered) else str(uuid.uuid4())
+    token = _request_id.set(request_id)
+    started = time.perf_counter()
+    try:
+        response = await call_next(request)
+        route = request.scope.get("route")
+        access_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": getattr(route, "path", "unmatched"),
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+    finally:
+        _request_id.reset(token)
