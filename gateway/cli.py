@@ -258,6 +258,21 @@ def db_upgrade() -> None:
 
 
 @app.command()
+def openapi(
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output")] = None,
+) -> None:
+    """The hub's OpenAPI document (the committed copy is contracts/openapi/hub.json)."""
+    from gateway.app import create_app
+
+    document = json.dumps(create_app().openapi(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    if out is None:
+        typer.echo(document, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(document, encoding="utf-8")
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8080,
