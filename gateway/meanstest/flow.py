@@ -83,7 +83,6 @@ class VerificationService:
 
         verification_id = str(uuid.uuid4())
         now = datetime.now(UTC)
-        await self._insert_pending(verification_id, requester.member_id, request, now)
         leaf_index = await self._audit.append(
             VerificationRequested(
                 actor=requester.member_id,
@@ -135,7 +134,7 @@ class VerificationService:
             )
             report.update(decide(policy, inputs).report_fields())
         report["audit"] = {"leaf_index": leaf_index, "log": self._audit.origin}
-        report_digest = await self._store_report(verification_id, report)
+        report_digest = await self._store_report(verification_id, requester.member_id, request, now, report)
         await asyncio.gather(
             *(
                 self._audit.append(
@@ -239,25 +238,6 @@ class VerificationService:
             )
         )
 
-    async def _insert_pending(
-        self, verification_id: str, requester: str, request: VerificationRequest, now: datetime
-    ) -> None:
-        async with self._database.session() as session, session.begin():
-            session.add(
-                Verification(
-                    verification_id=verification_id,
-                    requester=requester,
-                    case_id=request.case_id,
-                    purpose=request.purpose,
-                    region=request.region,
-                    status="pending",
-                    created_at=now,
-                    completed_at=None,
-                    report_digest=None,
-                    report_sealed=None,
-                )
-            )
-
     async def report(self, caller: Caller, verification_id: str, opened: OpenedMessage | None) -> SealedMessage:
         """The stored report, sealed to its requester (bound to ``opened`` when the read came in an envelope)."""
         return await self._seal_for(caller.member_id, await self.stored_report(caller, verification_id), opened)
@@ -290,17 +270,34 @@ class VerificationService:
         except PolicyNotFound:
             return None
 
-    async def _store_report(self, verification_id: str, report: dict[str, Any]) -> str:
-        """Store the report encrypted at rest; returns its digest (SHA-256 of its RFC 8785 form)."""
+    async def _store_report(
+        self,
+        verification_id: str,
+        requester: str,
+        request: VerificationRequest,
+        started_at: datetime,
+        report: dict[str, Any],
+    ) -> str:
+        """Store the report encrypted at rest (one insert: the audit log, not this table, records the request
+        as it starts); returns the report's digest (SHA-256 of its RFC 8785 form)."""
         canonical = rfc8785.dumps(report)  # RFC 8785 JCS: the digest is reproducible by any verifier
+        digest = hashlib.sha256(canonical).hexdigest()
         async with self._database.session() as session, session.begin():
-            row = await session.get(Verification, verification_id)
-            assert row is not None
-            row.status = report["status"]
-            row.completed_at = datetime.now(UTC)
-            row.report_digest = hashlib.sha256(canonical).hexdigest()
-            row.report_sealed = seal_at_rest(self._keys().storage_key, canonical, verification_id.encode())
-        return str(row.report_digest)
+            session.add(
+                Verification(
+                    verification_id=verification_id,
+                    requester=requester,
+                    case_id=request.case_id,
+                    purpose=request.purpose,
+                    region=request.region,
+                    status=report["status"],
+                    created_at=started_at,
+                    completed_at=datetime.now(UTC),
+                    report_digest=digest,
+                    report_sealed=seal_at_rest(self._keys().storage_key, canonical, verification_id.encode()),
+                )
+            )
+        return digest
 
     async def _seal_for(self, member_id: str, body: dict[str, Any], opened: OpenedMessage | None) -> SealedMessage:
         return seal(
