@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import socket
 from dataclasses import dataclass, field
 from datetime import date
@@ -195,7 +194,3 @@ def _write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
         handle.write(text)
     os.replace(temporary, path)
 
-
-def reset(data_dir: Path) -> None:
-    """Forget a sandbox's keys and database (``hedui sandbox --reset``)."""
-    shutil.rmtree(data_dir, ignore_errors=True)

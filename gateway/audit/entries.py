@@ -108,29 +108,28 @@ class _Entry(_Strict):
         return self
 
 
-class VerificationRequested(_Entry):
-    """Written, and committed, before any agency is contacted (DESIGN §6)."""
+class _AboutVerification(_Entry):
+    """What every entry of an accepted verification names: which case, why, about whom, which data."""
 
-    type: Literal["verification.requested"] = "verification.requested"
     verification_id: Identifier
     case_id: Identifier
     purpose: Code
     region: Region
     subject_refs: SubjectRefs
     categories: Codes
+
+
+class VerificationRequested(_AboutVerification):
+    """Written, and committed, before any agency is contacted (DESIGN §6)."""
+
+    type: Literal["verification.requested"] = "verification.requested"
     consent_ids: tuple[Identifier, ...] = ()
     request_digest: Digest
     outcome: Literal["accepted"] = "accepted"
 
 
-class VerificationCompleted(_Entry):
+class VerificationCompleted(_AboutVerification):
     type: Literal["verification.completed"] = "verification.completed"
-    verification_id: Identifier
-    case_id: Identifier
-    purpose: Code
-    region: Region
-    subject_refs: SubjectRefs
-    categories: Codes
     outcome: Literal["complete", "partial"]
     recommendation: Literal["eligible", "ineligible", "review"] | None = None
     report_digest: Digest

@@ -83,19 +83,19 @@ class VerificationService:
 
         verification_id = str(uuid.uuid4())
         now = datetime.now(UTC)
+        # The fields every entry of this verification shares (DESIGN §9): who, which case, why, about whom.
+        about: dict[str, Any] = {
+            "actor": requester.member_id,
+            "operator": request.operator,
+            "verification_id": verification_id,
+            "case_id": request.case_id,
+            "purpose": request.purpose,
+            "region": request.region,
+            "subject_refs": subject_refs,
+            "categories": tuple(request.categories),
+        }
         leaf_index = await self._audit.append(
-            VerificationRequested(
-                actor=requester.member_id,
-                operator=request.operator,
-                verification_id=verification_id,
-                case_id=request.case_id,
-                purpose=request.purpose,
-                region=request.region,
-                subject_refs=subject_refs,
-                categories=tuple(request.categories),
-                consent_ids=consent_ids,
-                request_digest=request_digest,
-            )
+            VerificationRequested(**about, consent_ids=consent_ids, request_digest=request_digest)
         )
 
         query = SourceQuery(
@@ -153,14 +153,7 @@ class VerificationService:
             ),
             self._audit.append(
                 VerificationCompleted(
-                    actor=requester.member_id,
-                    operator=request.operator,
-                    verification_id=verification_id,
-                    case_id=request.case_id,
-                    purpose=request.purpose,
-                    region=request.region,
-                    subject_refs=subject_refs,
-                    categories=tuple(request.categories),
+                    **about,
                     outcome=report["status"],
                     recommendation=report.get("decision", {}).get("recommendation"),
                     report_digest=report_digest,
