@@ -193,4 +193,3 @@ def _write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(temporary, path)
-
