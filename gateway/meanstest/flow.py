@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import rfc8785
 
@@ -35,6 +36,22 @@ from gateway.registry import DEFAULT_FORBIDDEN_OVERLAPS, RegistryService
 from gateway.store import Database
 from gateway.store.at_rest import open_at_rest, seal_at_rest
 from gateway.store.models import Verification
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+class Requester(Protocol):
+    """Who a verification is run for: an authenticated :class:`~gateway.auth.Caller` or a registered
+    :class:`~gateway.members.MemberRecord` (what a batch worker acts for)."""
+
+    @property
+    def member_id(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def region(self) -> str | None: ...
 
 
 class VerificationService:
@@ -70,22 +87,48 @@ class VerificationService:
     ) -> tuple[str, SealedMessage]:
         """Run one verification for ``caller`` (who signed ``opened``); returns its id and the sealed report.
 
-        The steps of DESIGN §6 in order; nothing reaches an agency unless the caller is authorised, every
-        member's consent holds and ``verification.requested`` is committed to the audit log.
+        The envelope part only: :meth:`run` on the opened body (the request digest is SHA-256 of the inner
+        JWS), then the report sealed to the requester and bound to the request (DESIGN §4).
         """
         started = time.perf_counter()
         request_digest = hashlib.sha256(opened.jws).hexdigest()
-        request = await self._authorised_request(opened, caller, request_digest)
-        requester = await self._members.get(caller.member_id)
+        verification_id, report = await self.run(opened.body, caller, request_digest=request_digest, as_of=as_of)
+        sealed = await self._seal_for(caller.member_id, report, opened)
+        self._metrics.verification_seconds.observe(time.perf_counter() - started)
+        return verification_id, sealed
+
+    async def run(
+        self,
+        body: Mapping[str, Any],
+        requester: Requester,
+        *,
+        request_digest: str,
+        as_of: date | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """The envelope-free core of a verification: one household ``body`` for ``requester``; returns the
+        verification id and the report (a JSON-ready dict).
+
+        This is the one code path of every verification: :meth:`verify` (the interactive API) calls it and
+        seals what it returns; batch workers call it directly with the member they act for and a
+        ``request_digest`` of their own (a lowercase 64-hex SHA-256 of whatever identifies the request, e.g.
+        of the batch item's canonical bytes). It stores the report and writes the audit entries exactly as
+        the interactive path does. The steps of DESIGN §6 in order; nothing reaches an agency unless the
+        requester is authorised, every member's consent holds and ``verification.requested`` is committed
+        to the audit log. Refusals raise the problem of :mod:`gateway.errors` and are audited.
+        """
+        if not _DIGEST.fullmatch(request_digest):
+            raise ValueError("request_digest must be a lowercase hex SHA-256")
+        request = await self._authorised_request(body, requester, request_digest)
+        member = await self._members.get(requester.member_id)
         pepper = self._keys().subject_pepper
-        subject_refs = tuple(subject_ref(pepper, member.id_number) for member in request.household)
-        consent_ids = await self._consented(request, requester, subject_refs, request_digest)
+        subject_refs = tuple(subject_ref(pepper, person.id_number) for person in request.household)
+        consent_ids = await self._consented(request, member, subject_refs, request_digest)
 
         verification_id = str(uuid.uuid4())
         now = datetime.now(UTC)
         # The fields every entry of this verification shares (DESIGN §9): who, which case, why, about whom.
         about: dict[str, Any] = {
-            "actor": requester.member_id,
+            "actor": member.member_id,
             "operator": request.operator,
             "verification_id": verification_id,
             "case_id": request.case_id,
@@ -134,12 +177,12 @@ class VerificationService:
             )
             report.update(decide(policy, inputs).report_fields())
         report["audit"] = {"leaf_index": leaf_index, "log": self._audit.origin}
-        report_digest = await self._store_report(verification_id, requester.member_id, request, now, report)
+        report_digest = await self._store_report(verification_id, member.member_id, request, now, report)
         await asyncio.gather(
             *(
                 self._audit.append(
                     SourceQueried(
-                        actor=requester.member_id,
+                        actor=member.member_id,
                         verification_id=verification_id,
                         purpose=request.purpose,
                         source=outcome.adapter,
@@ -161,15 +204,13 @@ class VerificationService:
             ),
         )
         self._metrics.verifications.labels(request.purpose, report["status"]).inc()
-        sealed = await self._seal_for(requester.member_id, report, opened)
-        self._metrics.verification_seconds.observe(time.perf_counter() - started)
-        return verification_id, sealed
+        return verification_id, report
 
     async def _authorised_request(
-        self, opened: OpenedMessage, caller: Caller, request_digest: str
+        self, body: Mapping[str, Any], caller: Requester, request_digest: str
     ) -> VerificationRequest:
         """Role, purpose, region and categories (DESIGN §5), then identity numbers; refusals are audited."""
-        request = parse_verification_request(opened.body)
+        request = parse_verification_request(dict(body))
         try:
             if caller.role != "local_mis":
                 raise RoleNotAllowed("only a local MIS may request verifications")

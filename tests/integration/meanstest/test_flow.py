@@ -1,0 +1,66 @@
+"""The envelope-free core of the verification flow (``VerificationService.run``), as batch workers call it."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from gateway.auth import Caller
+from gateway.errors import ConsentMissing, RoleNotAllowed
+from gateway.sandbox import Sandbox
+from tests.integration.helpers import sandbox_document, scenario_named, verification_request
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def digest_of(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def entries_of(sandbox: Sandbox, verification_id: str) -> list[dict[str, object]]:
+    found = await sandbox.hub.audit.search(limit=1000)
+    return [item.entry for item in found if item.entry.get("verification_id") == verification_id]
+
+
+async def test_run_stores_and_audits_like_the_interactive_path(sandbox: Sandbox) -> None:
+    item = scenario_named(sandbox, "clearly_eligible")
+    member = await sandbox.hub.members.get(sandbox_document(sandbox)["members"][item["member"]]["id"])
+    digest = digest_of("batch item 1")
+    verification_id, report = await sandbox.hub.verifications.run(
+        verification_request(item), member, request_digest=digest
+    )
+    assert report["verification_id"] == verification_id and report["status"] == "complete"
+    assert report["indicators"] == item["expected"]["indicators"]
+    caller = Caller(member.member_id, member.role, member.region, frozenset({"verify"}))
+    assert await sandbox.hub.verifications.stored_report(caller, verification_id) == report
+    types = [entry["type"] for entry in await entries_of(sandbox, verification_id)]
+    assert types[0] == "verification.requested" and types[-1] == "verification.completed"
+    assert types.count("source.queried") == 5
+    requested = (await entries_of(sandbox, verification_id))[0]
+    assert requested["request_digest"] == digest and requested["actor"] == member.member_id
+
+
+async def test_run_refuses_and_audits_like_the_interactive_path(sandbox: Sandbox) -> None:
+    doc = sandbox_document(sandbox)
+    auditor = await sandbox.hub.members.get(doc["members"]["auditor"]["id"])
+    digest = digest_of("batch item 2")
+    with pytest.raises(RoleNotAllowed):
+        await sandbox.hub.verifications.run(
+            verification_request(scenario_named(sandbox, "clearly_eligible")), auditor, request_digest=digest
+        )
+    refused = await sandbox.hub.audit.search(types=["verification.rejected"], limit=1000)
+    assert any(item.entry.get("request_digest") == digest for item in refused)
+    no_consent = scenario_named(sandbox, "no_consent")
+    member = await sandbox.hub.members.get(doc["members"][no_consent["member"]]["id"])
+    with pytest.raises(ConsentMissing):
+        await sandbox.hub.verifications.run(
+            verification_request(no_consent), member, request_digest=digest_of("batch item 3")
+        )
+
+
+async def test_run_needs_a_request_digest(sandbox: Sandbox) -> None:
+    item = scenario_named(sandbox, "clearly_eligible")
+    member = await sandbox.hub.members.get(sandbox_document(sandbox)["members"][item["member"]]["id"])
+    with pytest.raises(ValueError, match="request_digest"):
+        await sandbox.hub.verifications.run(verification_request(item), member, request_digest="ABC")
