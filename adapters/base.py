@@ -1,4 +1,4 @@
-"""The adapter protocol (DESIGN §7) and the value types that cross it.
+"""The adapter protocol (docs/architecture.md §7) and the value types that cross it.
 
 An adapter turns one agency's answers about the household members in a :class:`SourceQuery` into
 :class:`Fact` values in the unified vocabulary of ``contracts/indicators.yaml`` (the ``facts`` section),

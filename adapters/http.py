@@ -1,4 +1,4 @@
-"""The one outbound HTTP client of the adapters: an aiohttp session per agency (DESIGN §7).
+"""The one outbound HTTP client of the adapters: an aiohttp session per agency (docs/architecture.md §7).
 
 aiohttp was measured at about 10x httpx's throughput under concurrency on this class of machine; one
 keep-alive session per agency keeps connections warm across verifications.

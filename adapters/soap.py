@@ -2,7 +2,7 @@
 
 zeep reads the agency's WSDL and XSD from ``contracts/agencies/<agency>/`` (never over the network), builds
 each request with ``Client.create_message`` and turns a good answer into Python values with the binding's
-``process_reply``. The POST itself goes through the adapter's aiohttp session (DESIGN §7): zeep's own
+``process_reply``. The POST itself goes through the adapter's aiohttp session (docs/architecture.md §7): zeep's own
 AsyncTransport is httpx-based and is not used.
 
 Every answer passes through the hardened parser of :mod:`adapters.xmlsafe` (no DTD, no entities, no network,

@@ -4,7 +4,7 @@
   ``adapters/`` called concurrently by the client itself, then
   ``gateway.meanstest.indicators.compose_household``. No envelope, no database, no policy, no audit.
 * :class:`HubPath`: the same households through the hub's ``POST /v1/verifications`` with everything the
-  hub does at the time of the run, authorised with an OAuth2 access token (DESIGN §5). Requests are
+  hub does at the time of the run, authorised with an OAuth2 access token (docs/architecture.md §5). Requests are
   sealed before the timed phase (each ``jti`` is single use, so one distinct envelope per request); during
   it the generator only sends bytes and reads the answer; afterwards every answer is opened and checked
   (signature, ``req`` binding, ``status == "complete"``).
@@ -87,7 +87,7 @@ class DirectPath:
 
 
 class HubRefused(Exception):
-    """The hub answered with a problem document; ``code`` is its stable problem code (DESIGN §4)."""
+    """The hub answered with a problem document; ``code`` is its stable problem code (docs/architecture.md §4)."""
 
     def __init__(self, status: int, code: str) -> None:
         super().__init__(f"HTTP {status} {code}")
@@ -115,7 +115,7 @@ class HubPath:
         self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=4))
 
     async def authorize(self) -> None:
-        """Get a fresh access token (DESIGN §5: client credentials, private_key_jwt per RFC 7523) from the
+        """Get a fresh access token (docs/architecture.md §5: client credentials, private_key_jwt per RFC 7523) from the
         token endpoint the hub advertises in its RFC 8414 metadata. Tokens live at most 300 s: call this
         before each measured run, outside the timed phase."""
         async with self._http.get(f"{self._base_urls[0]}/.well-known/oauth-authorization-server") as response:

@@ -37,7 +37,7 @@ def bench_households(households: int, as_of: date) -> list[Household]:
 
 
 def request_body(household: Household, index: int) -> dict[str, Any]:
-    """The verification request (DESIGN §6) of call ``index`` about ``household``."""
+    """The verification request (docs/architecture.md §6) of call ``index`` about ``household``."""
     return {
         "case_id": f"{REGION}-bench-{index:07d}",
         "purpose": PURPOSE,
@@ -49,8 +49,8 @@ def request_body(household: Household, index: int) -> dict[str, Any]:
 
 
 def consent_registrations(households: Sequence[Household], grantee: str) -> list[ConsentRegistration]:
-    """One signed 授权书 per household (DESIGN §8): a consent for every member, for the benchmark's purpose
-    and categories, granted to ``grantee``; an adult of the household signs as guardian for each minor."""
+    """One signed 授权书 per household (docs/architecture.md §8): a consent for every member, for the benchmark's
+    purpose and categories, granted to ``grantee``; an adult of the household signs as guardian for each minor."""
     now = datetime.now(UTC)
     today = now.astimezone(CHINA_STANDARD_TIME).date()
     registrations = []

@@ -67,7 +67,7 @@ def per_operation_us(operation: Callable[[], object], budget_s: float) -> float:
 
 
 def _report_body(request: dict[str, Any]) -> dict[str, Any]:
-    """A report with the shape and about the size of a real one (DESIGN §6) for this request."""
+    """A report with the shape and about the size of a real one (docs/architecture.md §6) for this request."""
     indicators = [
         "household_size", "monthly_income_total", "monthly_income_per_capita", "financial_assets_total",
         "financial_assets_per_capita", "residential_properties", "residential_area_per_capita",

@@ -1,7 +1,7 @@
 """Scaling: hub throughput as one process, as ``uvicorn --workers 2`` (what ``hedui serve --workers 2``
 runs) and as two single-worker processes behind a round-robin balancer (the load generator), against one
-fresh PostgreSQL database (DESIGN §10: hub processes are stateless; replay cache and rate limits are shared
-through the database).
+fresh PostgreSQL database (docs/architecture.md §10: hub processes are stateless; replay cache and rate limits are
+shared through the database).
 
 On a 2-core machine a second hub process can only use what the load generator, the agencies and PostgreSQL
 leave over; the CPU columns show where the cores went.

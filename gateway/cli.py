@@ -28,7 +28,7 @@ err_console = Console(stderr=True)
 
 
 def _record_operator_action(key_dir: Path, *entries: Any) -> None:
-    """Append DESIGN §9 entries (key.rotated, member.changed) for an operator's command to the hub's log
+    """Append docs/architecture.md §9 entries (key.rotated, member.changed) for an operator's command to the hub's log
     (HEDUI_DATABASE_URL), signed with the log key of ``key_dir``."""
     from gateway.audit import AuditLog, LogKey, log_origin
     from gateway.envelope import HubKeys
@@ -458,7 +458,7 @@ def policy_simulate(
     )
 
 
-consent_app = typer.Typer(help="Consent records (核对授权书, DESIGN §8).", no_args_is_help=True)
+consent_app = typer.Typer(help="Consent records (核对授权书, docs/architecture.md §8).", no_args_is_help=True)
 app.add_typer(consent_app, name="consent")
 
 
@@ -521,7 +521,7 @@ def consent_import(
     console.print(f"imported {len(imported)} consents granted to {grantee}", highlight=False)
 
 
-# -- audit log (DESIGN §9) -----------------------------------------------------------------------------
+# -- audit log (docs/architecture.md §9) -----------------------------------------------------------------------------
 
 audit_app = typer.Typer(help="The tamper-evident audit log (RFC 9162, C2SP checkpoints).", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")

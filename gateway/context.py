@@ -65,8 +65,8 @@ class HubContext:
         return f"{self.settings.public_url}/oauth2/token"
 
     async def open_request(self, token: bytes, caller: Caller) -> OpenedMessage:
-        """Open a request envelope addressed to this hub (DESIGN §4) and check that the member who signed it
-        is the one the access token was issued to (so one member's token cannot carry another's message)."""
+        """Open a request envelope addressed to this hub (docs/architecture.md §4) and check that the member who
+        signed it is the one the access token was issued to (so one member's token cannot carry another's message)."""
         opened = await open_envelope(
             token,
             decryption_keys=self.keys.decryption_keys,

@@ -1,6 +1,6 @@
 """Where the machine-readable contracts live, and the indicator vocabulary loaded from them.
 
-contracts/ sits at the top of the repository (DESIGN §2), next to the packages; ``HEDUI_CONTRACTS_DIR``
+contracts/ sits at the top of the repository (docs/architecture.md §2), next to the packages; ``HEDUI_CONTRACTS_DIR``
 points elsewhere when the hub runs from an installed wheel with its contracts deployed separately.
 """
 

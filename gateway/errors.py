@@ -69,7 +69,7 @@ class Conflict(HeduiError):
     title = "Conflict"
 
 
-# -- envelope (DESIGN §4) ------------------------------------------------------------------------------
+# -- envelope (docs/architecture.md §4) ------------------------------------------------------------------------------
 
 
 class EnvelopeError(HeduiError):
@@ -260,7 +260,7 @@ def error_class_for(code: str) -> type[HeduiError]:
     return found
 
 
-# -- consent (DESIGN §8) -------------------------------------------------------------------------------
+# -- consent (docs/architecture.md §8) -------------------------------------------------------------------------------
 
 
 class ConsentMissing(Forbidden):
@@ -329,7 +329,7 @@ class RegionNotCovered(Forbidden):
     title = "The region lies outside the member's region"
 
 
-# -- the audit log (DESIGN §9) -------------------------------------------------------------------------
+# -- the audit log (docs/architecture.md §9) -------------------------------------------------------------------------
 
 
 class AuditUnavailable(StoreUnavailable):

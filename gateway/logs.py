@@ -1,4 +1,4 @@
-"""JSON logs with request ids and no personal data (DESIGN §11).
+"""JSON logs with request ids and no personal data (docs/architecture.md §11).
 
 Every request gets an id (the caller's ``X-Request-Id`` if it is a plain token, else a new UUID), echoed in
 the response and attached to every log line written while the request runs. The access line carries the

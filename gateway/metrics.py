@@ -1,4 +1,4 @@
-"""Prometheus metrics of the hub (DESIGN §11). Labels never carry personal data: only adapter names,
+"""Prometheus metrics of the hub (docs/architecture.md §11). Labels never carry personal data: only adapter names,
 purposes, statuses and problem codes."""
 
 from __future__ import annotations

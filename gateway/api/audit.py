@@ -122,7 +122,7 @@ async def search(request: Request, caller: AuditCaller) -> Response:
 @router.post("/subject-accesses", response_class=Response)
 async def subject_accesses(request: Request, caller: AuditCaller) -> Response:
     """Subject access report: who looked at this person's data, when, for which purpose and categories,
-    with what outcome (DESIGN §9)."""
+    with what outcome (docs/architecture.md §9)."""
     opened = await open_envelope_request(request, caller)
     body: SubjectBody = _parse(SubjectBody, opened.body)
     report = await hub_of(request).audit.subject_access_report(

@@ -1,5 +1,5 @@
-"""``/v1/consents``: household authorisations (核对授权书, DESIGN §8), scope ``consent:write``. Identity numbers
-travel only inside envelopes: search is a POST, never a URL."""
+"""``/v1/consents``: household authorisations (核对授权书, docs/architecture.md §8), scope ``consent:write``. Identity
+numbers travel only inside envelopes: search is a POST, never a URL."""
 
 from __future__ import annotations
 

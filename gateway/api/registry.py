@@ -48,7 +48,7 @@ async def end_enrollment(enrollment_id: str, request: Request, caller: RegistryC
 
 
 async def _audit(request: Request, caller: Caller, view: EnrollmentView, outcome: Literal["enrolled", "ended"]) -> None:
-    """DESIGN §9 ``registry.enrollment``, committed before the answer leaves."""
+    """docs/architecture.md §9 ``registry.enrollment``, committed before the answer leaves."""
     await hub_of(request).audit.append(
         RegistryEnrollment(
             actor=caller.member_id,

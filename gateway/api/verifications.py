@@ -1,4 +1,4 @@
-"""``/v1/verifications``: envelope in, envelope out (DESIGN §6)."""
+"""``/v1/verifications``: envelope in, envelope out (docs/architecture.md §6)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
 _ENVELOPE_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/jose": {"schema": {"type": "string", "description": "compact JWE (DESIGN §4)"}}},
+        "content": {
+            "application/jose": {"schema": {"type": "string", "description": "compact JWE (docs/architecture.md §4)"}}
+        },
     }
 }
 

@@ -1,4 +1,4 @@
-"""The tamper-evident audit log (DESIGN §9): an RFC 9162 Merkle tree over RFC 8785 entries, signed
+"""The tamper-evident audit log (docs/architecture.md §9): an RFC 9162 Merkle tree over RFC 8785 entries, signed
 c2sp.org/tlog-checkpoint checkpoints, inclusion and consistency proofs, search and subject access reports."""
 
 from gateway.audit.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint, parse_verifier_key

@@ -1,4 +1,4 @@
-"""Audit entries (DESIGN §9): one pydantic model per entry type, and their canonical bytes (RFC 8785).
+"""Audit entries (docs/architecture.md §9): one pydantic model per entry type, and their canonical bytes (RFC 8785).
 
 An entry says who (member and operator) did what (type, purpose, categories, outcome) to whom (``subject_refs``:
 HMAC-SHA256 of identity numbers, never the numbers) and when, with digests of the messages involved. Its
@@ -120,7 +120,7 @@ class _AboutVerification(_Entry):
 
 
 class VerificationRequested(_AboutVerification):
-    """Written, and committed, before any agency is contacted (DESIGN §6)."""
+    """Written, and committed, before any agency is contacted (docs/architecture.md §6)."""
 
     type: Literal["verification.requested"] = "verification.requested"
     consent_ids: tuple[Identifier, ...] = ()

@@ -2,7 +2,7 @@
 
 It is kept apart from the envelope signing key so that either can be rotated, or held in different hardware,
 without touching the other. The file is a private JWK (RFC 8037 OKP), mode 0600, written atomically.
-The public half is published twice (DESIGN §9): in the hub JWKS, marked ``"key_ops": ["verify"]`` so no
+The public half is published twice (docs/architecture.md §9): in the hub JWKS, marked ``"key_ops": ["verify"]`` so no
 client mistakes it for the envelope key, and as a C2SP verifier key string for checkpoint verifiers.
 """
 

@@ -432,7 +432,7 @@ class AuditLog:
         return found
 
     async def subject_access_report(self, id_number: str, *, viewer: Viewer | None = None) -> SubjectAccessReport:
-        """Every access to one person's data (DESIGN §9), from the entries carrying their subject_ref."""
+        """Every access to one person's data (docs/architecture.md §9), from the entries carrying their subject_ref."""
         ref = subject_ref(self._pepper, id_number)
         statement = (
             select(AuditEntryRow.leaf_index, AuditEntryRow.entry)

@@ -1,5 +1,5 @@
-"""The subject access report (DESIGN §9): every access to one person's data, by whom, when, for what purpose,
-which data categories, and with what outcome, built from the audit entries that carry their subject_ref.
+"""The subject access report (docs/architecture.md §9): every access to one person's data, by whom, when, for what
+purpose, which data categories, and with what outcome, built from the audit entries that carry their subject_ref.
 
 A verification is one access, however many entries it wrote: its request gives who, when and why, its
 completion or rejection the outcome, and the agencies it queried are listed with it. Every other entry

@@ -1,4 +1,4 @@
-"""Access (DESIGN §5): OAuth2 client credentials with private_key_jwt (RFC 7523), JWT access tokens
+"""Access (docs/architecture.md §5): OAuth2 client credentials with private_key_jwt (RFC 7523), JWT access tokens
 (RFC 9068), roles and scopes, and the purpose catalogue (contracts/purposes.yaml)."""
 
 from gateway.auth.purposes import Purpose, PurposeCatalog

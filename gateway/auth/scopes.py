@@ -1,4 +1,5 @@
-"""Roles and the scopes they may hold (DESIGN §5). Deny by default: a scope not listed is never granted."""
+"""Roles and the scopes they may hold (docs/architecture.md §5). Deny by default: a scope not listed is never
+granted."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Concurrent fan-out of one verification to the agency adapters (DESIGN §6 step "broker", §7).
+"""Concurrent fan-out of one verification to the agency adapters (docs/architecture.md §6 step "broker", §7).
 
 Each source gets its own deadline, bounded retries with jittered exponential backoff for connection
 failures (queries are reads, so retrying is safe), a circuit breaker and a concurrency limit. A failing
@@ -34,7 +34,7 @@ class SourcePolicy:
 
 @dataclass(frozen=True, slots=True)
 class SourceOutcome:
-    """What one source contributed: ``status`` is ok, error, timeout or unavailable (DESIGN §6)."""
+    """What one source contributed: ``status`` is ok, error, timeout or unavailable (docs/architecture.md §6)."""
 
     adapter: str
     category: str

@@ -1,5 +1,5 @@
-"""Consent records (DESIGN §8): registration with signed receipts, revocation, search and the consent check
-that the verification flow runs before any agency is asked. See docs/consent.md."""
+"""Consent records (docs/architecture.md §8): registration with signed receipts, revocation, search and the consent
+check that the verification flow runs before any agency is asked. See docs/consent.md."""
 
 from gateway.consent.coverage import Grant, covering_consents
 from gateway.consent.csv_import import import_consents, parse_consent_csv

@@ -1,4 +1,4 @@
-"""The consent check (DESIGN §6 step 4, §8), as a pure function over the stored grants of a household.
+"""The consent check (docs/architecture.md §6 step 4, §8), as a pure function over the stored grants of a household.
 
 Every household member needs one consent that is active, already valid and not yet expired, names the
 purpose and every requested category, and is granted to the requester (or its region; the caller selects

@@ -1,4 +1,4 @@
-"""The ``consents`` table (DESIGN §8). Identity numbers appear only as ``subject_ref`` / ``guardian_ref``
+"""The ``consents`` table (docs/architecture.md §8). Identity numbers appear only as ``subject_ref`` / ``guardian_ref``
 HMACs and as AES-256-GCM ciphertexts under the hub's storage key.
 
 ``status`` holds what was decided (``active`` or ``revoked``); ``expired`` is derived from ``valid_until``

@@ -27,7 +27,7 @@ RECEIPT_TYPE: Final = "consent-receipt+jwt"
 KANTARA_VERSION: Final = "KI-CR-v1.1.0"
 JURISDICTION: Final = "CN"
 LANGUAGE: Final = "zh-CN"
-# The signature algorithms of the envelope suite (DESIGN §4), by key type of the hub's signing key.
+# The signature algorithms of the envelope suite (docs/architecture.md §4), by key type of the hub's signing key.
 _ALGORITHMS: Final = ("Ed25519", "ES256")
 # PIPL Art. 28 sensitive personal information reached through each category: financial accounts (bank
 # and securities holdings), and medical and health data (disability grade; medical spending on tax records).

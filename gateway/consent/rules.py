@@ -1,4 +1,4 @@
-"""The rules a consent must meet before it is stored (DESIGN §8), as a pure function of the registration.
+"""The rules a consent must meet before it is stored (docs/architecture.md §8), as a pure function of the registration.
 
 Dates that people write on forms are China Standard Time (UTC+08:00): ages, and the "12 months after
 signing" default, are computed on the CST calendar. Everything returned is in UTC.

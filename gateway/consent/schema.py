@@ -1,4 +1,4 @@
-"""Request and response bodies of ``/v1/consents`` (DESIGN §8), validated without echoing what was sent.
+"""Request and response bodies of ``/v1/consents`` (docs/architecture.md §8), validated without echoing what was sent.
 
 Field names follow ISO/IEC TS 27560 and the Kantara Consent Receipt v1.1 where those name the same thing
 (``subject_ref``, ``controller``, ``purposes``, ``categories``, ``legal_basis``, ``collection_method``).

@@ -1,4 +1,4 @@
-"""Consent records in the database (DESIGN §8): register with a signed receipt, revoke, search, check.
+"""Consent records in the database (docs/architecture.md §8): register with a signed receipt, revoke, search, check.
 
 Nothing here is cached: every check reads the ``consents`` table, so a revocation committed through any hub
 replica stops every verification that checks consent after the commit. The check is one query for the whole

@@ -1,4 +1,4 @@
-"""The message envelope (DESIGN §4): a signed-then-encrypted nested JWT (RFC 7519 §11.2).
+"""The message envelope (docs/architecture.md §4): a signed-then-encrypted nested JWT (RFC 7519 §11.2).
 
 ``seal`` signs a business body as a compact JWS (Ed25519 or ES256) and encrypts it as a compact JWE
 (ECDH-ES+A256KW, A256GCM, X25519 or P-256); ``open_envelope`` reverses it and raises one of the envelope

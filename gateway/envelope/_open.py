@@ -1,6 +1,6 @@
 """Opening: decrypt the compact JWE, verify the inner JWS, check the claims, then remember the jti.
 
-The checks run in a fixed order so that each failure maps to one error (DESIGN §4):
+The checks run in a fixed order so that each failure maps to one error (docs/architecture.md §4):
 size and structure, then decryption (:class:`EnvelopeInvalid`); the signature (:class:`SignatureInvalid`);
 claim types (:class:`EnvelopeInvalid`); times (:class:`Expired`); audience (:class:`WrongAudience`); the
 response binding (:class:`ResponseBindingInvalid`); last the replay cache (:class:`Replayed`), so that only

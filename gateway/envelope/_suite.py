@@ -1,4 +1,4 @@
-"""The envelope's crypto suite (DESIGN §4): the only JOSE algorithms and key types the hub accepts.
+"""The envelope's crypto suite (docs/architecture.md §4): the only JOSE algorithms and key types the hub accepts.
 
 Signatures: Ed25519 (named "Ed25519", RFC 9864 §2.2, or "EdDSA", RFC 8037 §3.1) and ES256 on P-256
 (RFC 7518 §3.4). Encryption: ECDH-ES+A256KW key agreement (RFC 7518 §4.6) on X25519 (RFC 8037 §3.2) or
@@ -36,7 +36,7 @@ _MAX_HEADER_BYTES: Final = 2048
 class _Ed25519Signature(JWSAlgModel):
     """EdDSA over Ed25519 under either of its JOSE names.
 
-    joserfc's own "EdDSA" also accepts Ed448 and warns that the name is deprecated; DESIGN §4 accepts it
+    joserfc's own "EdDSA" also accepts Ed448 and warns that the name is deprecated; docs/architecture.md §4 accepts it
     from peers (jwcrypto, nimbus emit it), so both names are served by this one Ed25519-only model, and a
     key registered with either name in its "alg" parameter verifies both.
     """

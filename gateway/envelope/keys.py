@@ -86,7 +86,7 @@ class HubKeys:
     ``signing_key`` signs envelopes, ``encryption_key`` is the one members encrypt to (published first),
     ``decryption_keys`` are all private encryption keys (the current and those being rotated out),
     ``storage_key`` is the AES-256-GCM at-rest key and ``subject_pepper`` the HMAC-SHA256 key of
-    ``subject_ref`` (DESIGN §3).
+    ``subject_ref`` (docs/architecture.md §3).
     """
 
     def __init__(self, key_set: KeySet, *, storage_key: bytes, subject_pepper: bytes) -> None:

@@ -5,7 +5,7 @@ still stored is a replay whatever its expiry: a message past its expiry is refus
 before it reaches the cache, so expired rows only wait for the next purge. Purges run at most once per
 ``purge_interval_s`` per cache object, not on every call.
 
-Hub replicas must share one :class:`SqlReplayCache` (DESIGN §4, §10); :class:`MemoryReplayCache` serves a
+Hub replicas must share one :class:`SqlReplayCache` (docs/architecture.md §4, §10); :class:`MemoryReplayCache` serves a
 single process (a member's client, an edge node, tests).
 """
 

@@ -1,4 +1,5 @@
-"""Identifiers of DESIGN §3: resident identity numbers, unified social credit codes, member ids, regions."""
+"""Identifiers of docs/architecture.md §3: resident identity numbers, unified social credit codes, member ids,
+regions."""
 
 from gateway.ids.gb11643 import IdNumber, id_number_check_char, parse_id_number, validate_id_number
 from gateway.ids.gb32100 import credit_code_check_char, validate_credit_code

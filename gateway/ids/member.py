@@ -1,4 +1,4 @@
-"""Member ids (X-Road style, DESIGN §3) and GB/T 2260 region codes."""
+"""Member ids (X-Road style, docs/architecture.md §3) and GB/T 2260 region codes."""
 
 from __future__ import annotations
 

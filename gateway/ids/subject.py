@@ -1,4 +1,4 @@
-"""Pseudonymous subject references (DESIGN §3): how a person is found without storing their number."""
+"""Pseudonymous subject references (docs/architecture.md §3): how a person is found without storing their number."""
 
 from __future__ import annotations
 

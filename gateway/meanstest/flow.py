@@ -1,4 +1,4 @@
-"""The verification flow of DESIGN §6, in order: authorise the requester, validate identity numbers, check
+"""The verification flow of docs/architecture.md §6, in order: authorise the requester, validate identity numbers, check
 every member's consent, audit ``verification.requested`` (committed before any agency is contacted), fan
 out to the agencies and the registry, derive indicators, decide by the region's policy, store the report
 encrypted, audit ``verification.completed`` and seal the answer."""
@@ -88,7 +88,7 @@ class VerificationService:
         """Run one verification for ``caller`` (who signed ``opened``); returns its id and the sealed report.
 
         The envelope part only: :meth:`run` on the opened body (the request digest is SHA-256 of the inner
-        JWS), then the report sealed to the requester and bound to the request (DESIGN §4).
+        JWS), then the report sealed to the requester and bound to the request (docs/architecture.md §4).
         """
         started = time.perf_counter()
         request_digest = hashlib.sha256(opened.jws).hexdigest()
@@ -112,7 +112,7 @@ class VerificationService:
         seals what it returns; batch workers call it directly with the member they act for and a
         ``request_digest`` of their own (a lowercase 64-hex SHA-256 of whatever identifies the request, e.g.
         of the batch item's canonical bytes). It stores the report and writes the audit entries exactly as
-        the interactive path does. The steps of DESIGN §6 in order; nothing reaches an agency unless the
+        the interactive path does. The steps of docs/architecture.md §6 in order; nothing reaches an agency unless the
         requester is authorised, every member's consent holds and ``verification.requested`` is committed
         to the audit log. Refusals raise the problem of :mod:`gateway.errors` and are audited.
         """
@@ -126,7 +126,8 @@ class VerificationService:
 
         verification_id = str(uuid.uuid4())
         now = datetime.now(UTC)
-        # The fields every entry of this verification shares (DESIGN §9): who, which case, why, about whom.
+        # The fields every entry of this verification shares (docs/architecture.md §9): who, which case, why,
+        # about whom.
         about: dict[str, Any] = {
             "actor": member.member_id,
             "operator": request.operator,
@@ -209,7 +210,8 @@ class VerificationService:
     async def _authorised_request(
         self, body: Mapping[str, Any], caller: Requester, request_digest: str
     ) -> VerificationRequest:
-        """Role, purpose, region and categories (DESIGN §5), then identity numbers; refusals are audited."""
+        """Role, purpose, region and categories (docs/architecture.md §5), then identity numbers; refusals are
+        audited."""
         request = parse_verification_request(dict(body))
         try:
             if caller.role != "local_mis":
@@ -233,7 +235,7 @@ class VerificationService:
         subject_refs: tuple[str, ...],
         request_digest: str,
     ) -> tuple[str, ...]:
-        """DESIGN §8: every member must have authorised this purpose and these categories before anything
+        """docs/architecture.md §8: every member must have authorised this purpose and these categories before anything
         about them is fetched. Fail closed: a refusal is audited and ends the request."""
         try:
             return tuple(

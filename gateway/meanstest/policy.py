@@ -1,4 +1,4 @@
-"""Means-test policies as data and the explainable decision they give (DESIGN §6, docs/policies.md).
+"""Means-test policies as data and the explainable decision they give (docs/architecture.md §6, docs/policies.md).
 
 A policy (contracts/policies/<region>/<program>.yaml) states the region's standard, parameters, derived values
 and rules; each rule is ``value op threshold`` with both sides written in CEL over the household's indicators.
@@ -273,7 +273,7 @@ class Decision:
     reasons: tuple[Reason, ...]
 
     def report_fields(self) -> dict[str, Any]:
-        """The report's ``policy`` and ``decision`` members (DESIGN §6)."""
+        """The report's ``policy`` and ``decision`` members (docs/architecture.md §6)."""
         return {
             "policy": {"id": self.policy.id, "version": self.policy.version},
             "decision": {

@@ -1,4 +1,4 @@
-"""The verification report body (DESIGN §6), built from the broker's outcomes and the household facts."""
+"""The verification report body (docs/architecture.md §6), built from the broker's outcomes and the household facts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The verification request body (DESIGN §6), validated without ever echoing what the caller sent."""
+"""The verification request body (docs/architecture.md §6), validated without ever echoing what the caller sent."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class VerificationRequest(BaseModel):
     case_id: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,63}$")
     purpose: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$", max_length=64)
     region: str
-    # A staff identifier, never a name: it goes into the audit log (DESIGN §9 keeps personal data out).
+    # A staff identifier, never a name: it goes into the audit log (docs/architecture.md §9 keeps personal data out).
     operator: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
     household: list[HouseholdMember] = Field(min_length=1, max_length=30)
     categories: list[Category] = Field(default_factory=lambda: list(CATEGORIES), min_length=1)

@@ -1,4 +1,4 @@
-"""Signed federation metadata (DESIGN §4, like X-Road's global configuration): the members, their roles,
+"""Signed federation metadata (docs/architecture.md §4, like X-Road's global configuration): the members, their roles,
 regions and public keys, and the hub's endpoints, as one JWS signed by the hub with an expiry. A local MIS or
 an edge node that holds the hub's public key verifies it offline and learns every peer's keys from it."""
 

@@ -25,7 +25,8 @@ from gateway.store.models import Member, MemberKey
 ROLES = ("local_mis", "agency", "auditor", "operator")
 PublicKey = OKPKey | ECKey
 
-# Which curves each key use may have (DESIGN §4): Ed25519 / P-256 signatures, X25519 / P-256 key agreement.
+# Which curves each key use may have (docs/architecture.md §4): Ed25519 / P-256 signatures, X25519 / P-256 key
+# agreement.
 _ALLOWED_CURVES = {"sig": {"Ed25519", "P-256"}, "enc": {"X25519", "P-256"}}
 _CACHE_TTL_S = 30.0
 

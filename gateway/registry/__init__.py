@@ -1,4 +1,5 @@
-"""National beneficiary registry (DESIGN §2): enrollments and the duplicate-assistance check (重复救助)."""
+"""National beneficiary registry (docs/architecture.md §2): enrollments and the duplicate-assistance
+check (重复救助)."""
 
 from gateway.registry.bodies import (
     EnrollmentCreate,

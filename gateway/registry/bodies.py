@@ -87,7 +87,7 @@ class EnrollmentView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     enrollment_id: str
-    subject_ref: str  # HMAC-SHA256 of the identity number (DESIGN §3); the number itself never goes out
+    subject_ref: str  # HMAC-SHA256 of the identity number (docs/architecture.md §3); the number itself never goes out
     programme: Programme
     region: str
     member: str  # the local MIS that reported it, and the only member that may end it

@@ -13,7 +13,7 @@ from gateway.store.models import Base
 class Enrollment(Base):
     """A person receives a programme in a region, as reported by the local MIS ``member_id``.
 
-    ``subject_ref`` is HMAC-SHA256(subject pepper, identity number), hex (DESIGN §3): the look-up key.
+    ``subject_ref`` is HMAC-SHA256(subject pepper, identity number), hex (docs/architecture.md §3): the look-up key.
     ``id_number_sealed`` is the number under AES-256-GCM with the storage key (gateway.store.at_rest), for
     whoever must later contact the agencies again about this person (bulk re-verification).
     ``member_id`` is deliberately not a foreign key: the record outlives the member's registration.

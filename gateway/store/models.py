@@ -17,7 +17,7 @@ class Base(DeclarativeBase):
 
 
 class Member(Base):
-    """A federation member (DESIGN §3): local MIS, agency, auditor or operator."""
+    """A federation member (docs/architecture.md §3): local MIS, agency, auditor or operator."""
 
     __tablename__ = "members"
 
@@ -44,7 +44,8 @@ class MemberKey(Base):
 
 
 class ReplayEntry(Base):
-    """A ``jti`` seen on an accepted envelope, kept until its ``exp`` (plus skew) has passed (DESIGN §4)."""
+    """A ``jti`` seen on an accepted envelope, kept until its ``exp`` (plus skew) has passed
+    (docs/architecture.md §4)."""
 
     __tablename__ = "replay_cache"
 

@@ -203,7 +203,8 @@ async def test_private_jwks_file_is_owner_only(sandbox: Sandbox) -> None:
 
 async def test_a_jwcrypto_client_is_served_and_can_open_the_answer(sandbox: Sandbox) -> None:
     """A local MIS on another stack (here jwcrypto, standing in for nimbus-jose-jwt) builds the nested JWT of
-    DESIGN §4 itself; the hub accepts it and the sealed report opens and verifies with the same library."""
+    docs/architecture.md §4 itself; the hub accepts it and the sealed report opens and verifies with the same
+    library."""
     import base64
     import hashlib
 

@@ -1,5 +1,5 @@
 """Several hub processes append to one log at once: leaf indices never collide or leave gaps, the tree and
-every checkpoint stay consistent (DESIGN §10: audit sequencing is correct with several replicas)."""
+every checkpoint stay consistent (docs/architecture.md §10: audit sequencing is correct with several replicas)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The registration rules: identity numbers, guardians for minors, validity defaults (DESIGN §8)."""
+"""The registration rules: identity numbers, guardians for minors, validity defaults (docs/architecture.md §8)."""
 
 from __future__ import annotations
 

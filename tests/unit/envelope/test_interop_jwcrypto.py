@@ -1,5 +1,5 @@
-"""Interoperability with jwcrypto, a second JOSE implementation (DESIGN §4: what a standard library produces
-with the envelope's algorithms is accepted, and what seal() produces opens there)."""
+"""Interoperability with jwcrypto, a second JOSE implementation (docs/architecture.md §4: what a standard library
+produces with the envelope's algorithms is accepted, and what seal() produces opens there)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""seal / open_envelope: round trips and every refusal of DESIGN §4, each with its error class."""
+"""seal / open_envelope: round trips and every refusal of docs/architecture.md §4, each with its error class."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""consent records (DESIGN §8)
+"""consent records (docs/architecture.md §8)
 
 Revision ID: 0003
 Revises: 0001
