@@ -281,12 +281,20 @@ def serve(
     """Run the hub (settings from HEDUI_* environment variables)."""
     import uvicorn
 
+    from gateway.http_protocol import HTTP_PROTOCOL
     from gateway.logs import configure_logging
 
     configure_logging()
     os.environ["HEDUI_LOG_JSON"] = "true"  # worker processes configure their own logging from it
     uvicorn.run(
-        "gateway.app:create_app", factory=True, host=host, port=port, workers=workers, log_config=None, access_log=False
+        "gateway.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        http=HTTP_PROTOCOL,
     )
 
 

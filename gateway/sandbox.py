@@ -30,6 +30,7 @@ from gateway.consent.seed import UNCONSENTED_SCENARIOS, register_scenario_consen
 from gateway.context import HubContext
 from gateway.envelope import generate_member_jwks
 from gateway.errors import ConfigurationError
+from gateway.http_protocol import HTTP_PROTOCOL
 from gateway.keydir import ensure_hub_key_dir
 from gateway.registry.seed import seed_from_population
 from gateway.settings import DEFAULT_HUB_ID, Settings
@@ -97,7 +98,7 @@ class Sandbox:
             **self.hub_settings,
         )
         self._app = app = create_app(settings)
-        config = uvicorn.Config(app, log_level="warning", lifespan="on")
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", http=HTTP_PROTOCOL)
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[listener]))
         while not self._server.started:

@@ -1,0 +1,91 @@
+"""The HTTP/1.1 protocol the hub is served with: uvicorn's httptools protocol, except for requests that ask to
+upgrade to anything but WebSocket (Java's default ``HttpClient`` sends ``Upgrade: h2c`` on plain HTTP).
+
+Why: httptools tells llhttp to skip the body of every request that carries ``Connection: Upgrade`` (its
+``on_headers_complete`` callback returns 1 when the upgrade flag is set), so the body bytes come back as
+"upgraded protocol" data, which uvicorn drops with a warning after it has already run the request with an
+empty body. The hub then answered a Java token request with ``unsupported_grant_type`` and a sealed request
+with ``envelope_invalid``. RFC 9110 §7.8 lets a server ignore ``Upgrade`` and answer in HTTP/1.1, which is what
+h11 does; so such a connection is handed to uvicorn's h11 protocol with the request head rebuilt and every
+byte received after it, exactly as uvicorn hands a WebSocket upgrade to its WebSocket protocol. Every other
+request keeps the faster httptools parser.
+
+``hedui serve`` and ``hedui sandbox`` pass :data:`HTTP_PROTOCOL` to uvicorn; running uvicorn by hand, pass
+``--http h11`` (its CLI accepts only its own protocol names).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httptools
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+HTTP_PROTOCOL = "gateway.http_protocol:HubHttpProtocol"
+"""The ``http`` option of ``uvicorn.Config`` / ``uvicorn.run`` for the hub."""
+
+_log = logging.getLogger("hedui.http")
+
+
+class _IgnoringUpgradeH11Protocol(H11Protocol):
+    """h11 answers an upgrade request in HTTP/1.1 (RFC 9110 §7.8); the hub expects these, so no warning."""
+
+    def _unsupported_upgrade_warning(self) -> None:
+        _log.debug("ignored an HTTP upgrade request (%s)", self._get_upgrade())
+
+
+class HubHttpProtocol(HttpToolsProtocol):
+    """httptools, with non-WebSocket upgrade requests handed to h11 with their body intact."""
+
+    _hand_over = False
+
+    def _is_foreign_upgrade(self) -> bool:
+        return bool(self.parser.should_upgrade()) and not self._should_upgrade()
+
+    def on_headers_complete(self) -> None:
+        if self._is_foreign_upgrade():
+            self._hand_over = True  # don't start the request: h11 will, with its body
+            return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._hand_over:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._hand_over:
+            super().on_message_complete()
+
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+        except httptools.HttpParserUpgrade as upgrade:
+            if self._hand_over:
+                self._hand_over_to_h11(data[upgrade.args[0] :])
+            elif self._should_upgrade():
+                self.handle_websocket_upgrade()
+
+    def _hand_over_to_h11(self, rest: bytes) -> None:
+        if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
+            # An upgrade request pipelined behind an unanswered one: answering it now could interleave the two
+            # answers, so the connection is closed (a client may not pipeline after an upgrade request anyway).
+            self.transport.close()
+            return
+        self.connections.discard(self)
+        version = self.parser.get_http_version().encode("ascii")
+        head = [self.parser.get_method(), b" ", self.url, b" HTTP/", version, b"\r\n"]
+        for name, value in self.headers:
+            head += [name, b": ", value, b"\r\n"]
+        head.append(b"\r\n")
+        protocol = _IgnoringUpgradeH11Protocol(
+            config=self.config, server_state=self.server_state, app_state=self.app_state
+        )
+        protocol.connection_made(self.transport)
+        self.transport.set_protocol(protocol)
+        protocol.data_received(b"".join(head) + rest)
