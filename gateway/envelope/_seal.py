@@ -51,6 +51,17 @@ def request_binding(jws: bytes) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
+def _signature_algorithm(jws: bytes) -> str | None:
+    """The "alg" of a compact JWS's protected header (RFC 7515 §7.1), or None if it cannot be read."""
+    encoded = jws.split(b".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(encoded + b"=" * (-len(encoded) % 4)))
+    except ValueError:  # binascii.Error and json.JSONDecodeError are ValueErrors
+        return None
+    algorithm = header.get("alg") if isinstance(header, dict) else None
+    return algorithm if isinstance(algorithm, str) else None
+
+
 def seal(
     body: Mapping[str, Any],
     *,
@@ -71,7 +82,8 @@ def seal(
         raise ValueError(f"lifetime_s must be between 1 and {MAX_LIFETIME_S} seconds")
     if not is_agreement_key(recipient_key):
         raise ConfigurationError("the recipient key must be an X25519 (OKP) or P-256 (EC) encryption key")
-    algorithm = signing_algorithm(signing_key)
+    # A response is signed under the Ed25519 name its request used (see signing_algorithm).
+    algorithm = signing_algorithm(signing_key, like=None if request_jws is None else _signature_algorithm(request_jws))
     signing_key.ensure_kid()
     recipient_key.ensure_kid()
 

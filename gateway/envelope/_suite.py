@@ -27,6 +27,9 @@ KEY_MANAGEMENT: Final = "ECDH-ES+A256KW"
 CONTENT_ENCRYPTION: Final = "A256GCM"
 NESTED_CONTENT_TYPE: Final = "JWT"
 SIGNING_ALGORITHMS: Final = ("Ed25519", "EdDSA", "ES256")
+# The two JOSE names of Ed25519 signatures: RFC 9864 §2.2's, then RFC 8037 §3.1's, which older libraries
+# (jose4j, nimbus-jose-jwt before RFC 9864) know as the only one.
+ED25519_ALGORITHMS: Final = ("Ed25519", "EdDSA")
 DEFAULT_MAX_BYTES: Final = 1_048_576
 
 # Header sizes are far below these; foreign libraries may add a few registered parameters.
@@ -98,13 +101,19 @@ def encryption_registry(max_ciphertext_bytes: int) -> JWERegistry:
     return registry
 
 
-def signing_algorithm(key: Key) -> str:
-    """The JWS "alg" a private signing key signs with: Ed25519 for Ed25519 keys, ES256 for P-256 keys."""
+def signing_algorithm(key: Key, *, like: str | None = None) -> str:
+    """The JWS "alg" a private signing key signs with: Ed25519 for Ed25519 keys, ES256 for P-256 keys.
+
+    An Ed25519 key signs under the name ``like`` when that is one of its two names: the hub answers a caller
+    in the name the caller signed with, so that a library that knows only "EdDSA" can verify the answer.
+    """
     if not is_signing_key(key):
         raise ConfigurationError("a signing key must be an Ed25519 (OKP) or P-256 (EC) key")
     if not key.is_private:
         raise ConfigurationError("the signing key has no private part")
-    return "Ed25519" if isinstance(key, OKPKey) else "ES256"
+    if isinstance(key, OKPKey):
+        return like if like in ED25519_ALGORITHMS else ED25519_ALGORITHMS[0]
+    return "ES256"
 
 
 def is_signing_key(key: Key) -> bool:

@@ -37,6 +37,7 @@ class RawMember:
         self.decryption_keys = {k["kid"]: jwk.JWK(**k) for k in keys if k["use"] == "enc"}
         self.hub_keys: list[dict[str, Any]] = []
         self.seen_jti: set[str] = set()
+        self.last_alg: str | None = None  # the JWS alg of the last answer opened
 
     def signed(self, claims: dict[str, Any], typ: str, alg: str = "Ed25519") -> str:
         token = jws.JWS(json.dumps(claims, ensure_ascii=False).encode("utf-8"))
@@ -79,6 +80,7 @@ class RawMember:
         assert header["typ"] == "hedui+jwt"
         hub_sig = next(k for k in self.hub_keys if k["use"] == "sig" and k["kid"] == header["kid"])
         verified.verify(jwk.JWK(**hub_sig), alg=header["alg"])
+        self.last_alg = header["alg"]
         claims: dict[str, Any] = json.loads(verified.payload)
         now = time.time()
         assert claims["iss"] == self.hub_id
@@ -134,6 +136,7 @@ async def test_documented_raw_exchange(sandbox: Sandbox, alg: str) -> None:
         assert response.status_code == 201, response.text
         assert response.headers["content-type"] == "application/jose"
         report = member.open(response.text, inner)["body"]
+        assert member.last_alg == alg  # answered in the caller's name for Ed25519
         assert response.headers["location"] == f"/v1/verifications/{report['verification_id']}"
         assert (report["case_id"], report["status"]) == (body["case_id"], "complete")
 

@@ -186,6 +186,31 @@ async def test_both_ed25519_names_are_accepted(kit: EnvelopeKit, alg: str) -> No
     assert (await kit.open_at_hub(token)).body == kit.body
 
 
+@pytest.mark.parametrize(
+    ("request_alg", "response_alg"), [("Ed25519", "Ed25519"), ("EdDSA", "EdDSA"), (None, "Ed25519")]
+)
+def test_a_response_is_signed_under_the_ed25519_name_of_its_request(
+    kit: EnvelopeKit, request_alg: str | None, response_alg: str
+) -> None:
+    # Older JOSE libraries (jose4j, nimbus-jose-jwt before RFC 9864) can verify only what is named "EdDSA".
+    request_jws = None if request_alg is None else _forge_jws(kit, alg=request_alg)
+    sealed = seal(
+        {"ok": True},
+        issuer=kit.hub.member_id,
+        audience=kit.mis.member_id,
+        signing_key=kit.hub.signing_key,
+        recipient_key=kit.mis.encryption_key,
+        request_jws=request_jws,
+    )
+    assert json.loads(base64.urlsafe_b64decode(sealed.jws.split(b".")[0] + b"=="))["alg"] == response_alg
+
+
+def test_a_p256_key_signs_es256_whatever_the_request_used(kit: EnvelopeKit) -> None:
+    signing = ECKey.generate_key("P-256", {"use": "sig", "alg": "ES256"}, auto_kid=True)
+    sealed = _seal_request(kit, signing_key=signing, request_jws=_forge_jws(kit, alg="EdDSA"))
+    assert json.loads(base64.urlsafe_b64decode(sealed.jws.split(b".")[0] + b"=="))["alg"] == "ES256"
+
+
 async def test_media_type_may_carry_the_application_prefix(kit: EnvelopeKit) -> None:
     token = kit.encrypt(kit.sign(kit.claims(), typ="application/HEDUI+JWT"))
 
