@@ -57,6 +57,13 @@ class InvalidRegion(InvalidInput):
     title = "Invalid region code"
 
 
+class PersonalDataInText(InvalidInput):
+    """A stored free-text field (a reference, a reason, a case or staff id) holds an identity number."""
+
+    code = "personal_data_in_text"
+    title = "Free-text fields may not carry identity numbers"
+
+
 class NotFound(HeduiError):
     status = 404
     code = "not_found"
@@ -239,6 +246,22 @@ class UnsupportedMediaType(HeduiError):
     status = 415
     code = "unsupported_media_type"
     title = "Requests carry a JOSE envelope (Content-Type: application/jose)"
+
+
+class PayloadTooLarge(HeduiError):
+    """A request body over its endpoint's limit, refused while it streams in (never read whole first)."""
+
+    status = 413
+    code = "payload_too_large"
+    title = "The request body is too large"
+
+
+class HeadersTooLarge(HeduiError):
+    """RFC 6585 §5: too many request header fields, or one or all of them too large."""
+
+    status = 431
+    code = "request_headers_too_large"
+    title = "The request header fields are too large"
 
 
 class RemoteProblem(HeduiError):

@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _request_id: ContextVar[str | None] = ContextVar("hedui_request_id", default=None)
-_ACCEPTED_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_ACCEPTED_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")  # fullmatch: `$` would let a newline in
 access_log = logging.getLogger("hedui.access")
 
 
@@ -62,7 +62,7 @@ def configure_logging(level: str = "INFO") -> None:
 async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
     """HTTP middleware: request id in, request id out, one access line per request."""
     offered = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = offered if _ACCEPTED_ID.match(offered) else str(uuid.uuid4())
+    request_id = offered if _ACCEPTED_ID.fullmatch(offered) else str(uuid.uuid4())
     token = _request_id.set(request_id)
     started = time.perf_counter()
     try:

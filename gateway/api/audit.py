@@ -7,14 +7,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.api.deps import hub_of, open_envelope_request, require_scope, sealed_reply
+from gateway.api.params import Index, OptionalSize, Size
 from gateway.audit import AuditQuery, Viewer
 from gateway.auth import Caller
-from gateway.errors import InvalidInput, NotFound
+from gateway.errors import NotFound
+from gateway.ids.fields import INT64_MAX, FreeText, validation_problem
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 AuditCaller = Annotated[Caller, Depends(require_scope("audit:read"))]
@@ -29,24 +31,23 @@ class SearchBody(BaseModel):
     since: datetime | None = None
     until: datetime | None = None
     id_number: str | None = Field(None, description="a subject, looked up by its subject_ref", repr=False)
-    after: int | None = Field(None, ge=-1)
+    after: int | None = Field(None, ge=-1, le=INT64_MAX)
     limit: int = Field(100, ge=1, le=1000)
-    operator: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+    operator: Annotated[str | None, FreeText] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 
 
 class SubjectBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id_number: str = Field(repr=False)
-    operator: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+    operator: Annotated[str | None, FreeText] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 
 
 def _parse(model: type[SearchBody] | type[SubjectBody], body: dict[str, Any]) -> Any:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        errors = [{"loc": list(error["loc"]), "msg": error["msg"]} for error in exc.errors()]
-        raise InvalidInput("the body is not valid", errors=errors) from None
+        raise validation_problem(exc, "the body is not valid") from None
 
 
 @router.get("/checkpoint")
@@ -64,8 +65,8 @@ async def checkpoint(request: Request, caller: AuditCaller) -> JSONResponse:
 async def entries(
     request: Request,
     caller: AuditCaller,
-    start: Annotated[int, Query(ge=0)],
-    end: Annotated[int, Query(gt=0)],
+    start: Index,
+    end: Size,
 ) -> JSONResponse:
     """Entries ``[start, end)`` with their leaf indexes (at most 1,000)."""
     found = await hub_of(request).audit.entries(start, end, viewer=Viewer(caller.member_id))
@@ -76,8 +77,8 @@ async def entries(
 async def inclusion_proof(
     request: Request,
     caller: AuditCaller,
-    leaf_index: Annotated[int, Query(ge=0)],
-    tree_size: Annotated[int | None, Query(gt=0)] = None,
+    leaf_index: Index,
+    tree_size: OptionalSize = None,
 ) -> JSONResponse:
     """RFC 9162 §2.1.3 inclusion proof of a leaf, with the checkpoint of that tree when one was signed."""
     audit = hub_of(request).audit
@@ -90,8 +91,8 @@ async def inclusion_proof(
 async def consistency_proof(
     request: Request,
     caller: AuditCaller,
-    first: Annotated[int, Query(ge=0)],
-    second: Annotated[int, Query(gt=0)],
+    first: Index,
+    second: Size,
 ) -> JSONResponse:
     """RFC 9162 §2.1.4 consistency proof between two tree sizes."""
     audit = hub_of(request).audit

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from gateway.api.deps import hub_of, open_envelope_request, require_scope, sealed_reply
+from gateway.api.params import ResourceId
 from gateway.audit import ConsentGranted
 from gateway.audit import ConsentRevoked as AuditConsentRevoked
 from gateway.auth import Caller
@@ -60,7 +61,7 @@ async def search_consents(request: Request, caller: ConsentCaller) -> Response:
 
 
 @router.post("/{consent_id}/revoke", response_class=Response)
-async def revoke_consent(consent_id: str, request: Request, caller: ConsentCaller) -> Response:
+async def revoke_consent(consent_id: ResourceId, request: Request, caller: ConsentCaller) -> Response:
     """Revoke a consent; every verification that starts after this answer honours it, on every replica."""
     opened = await open_envelope_request(request, caller)
     hub = hub_of(request)

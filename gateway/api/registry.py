@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request, Response
 
 from gateway.api.deps import hub_of, open_envelope_request, require_scope, sealed_reply
+from gateway.api.params import ResourceId
 from gateway.audit import RegistryEnrollment
 from gateway.auth import Caller
 from gateway.registry import EnrollmentCreate, EnrollmentEnd, EnrollmentSearch, EnrollmentView, parse_body
@@ -37,7 +38,7 @@ async def search_enrollments(request: Request, caller: RegistryCaller) -> Respon
 
 
 @router.post("/{enrollment_id}/end", response_class=Response)
-async def end_enrollment(enrollment_id: str, request: Request, caller: RegistryCaller) -> Response:
+async def end_enrollment(enrollment_id: ResourceId, request: Request, caller: RegistryCaller) -> Response:
     """End an enrollment this member reported."""
     opened = await open_envelope_request(request, caller)
     view = await hub_of(request).registry.end(

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from gateway.api.deps import envelope_body, hub_of, jose_response, require_scope
+from gateway.api.params import ResourceId
 from gateway.auth import Caller
 from gateway.errors import InvalidInput
 
@@ -35,7 +36,7 @@ async def create_verification(request: Request, caller: VerifyCaller) -> Respons
 
 @router.get("/{verification_id}", response_class=Response)
 async def read_verification(
-    verification_id: str,
+    verification_id: ResourceId,
     request: Request,
     caller: VerifyCaller,
     hedui_envelope: Annotated[str | None, Header(description="optional sealed request envelope")] = None,

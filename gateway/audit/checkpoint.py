@@ -180,7 +180,7 @@ def _parse_text(text: str) -> Checkpoint:
     if len(lines) < 3 or not all(lines):
         raise CheckpointInvalid("a checkpoint is at least three non-empty lines")
     origin, size, encoded = lines[:3]
-    if not _SIZE.match(size):
+    if not _SIZE.fullmatch(size):
         raise CheckpointInvalid("the tree size is not a decimal number without leading zeros")
     try:
         root_hash = base64.b64decode(encoded, validate=True)

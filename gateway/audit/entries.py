@@ -37,6 +37,7 @@ from gateway.ids import MemberId, validate_id_number
 from gateway.ids.subject import subject_ref as hmac_subject_ref
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+# Deliberately Unicode-wide (`\d`): a detector refuses digits of every script, unlike a validator.
 _DIGIT_RUN = re.compile(r"\d{15,}")
 _LOC_PART = re.compile(r"^[a-z_.]{1,40}$")
 
@@ -72,7 +73,7 @@ Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.:/-]{0,127}$")]
 """Case, verification, consent and enrollment ids, staff ids, key ids (RFC 7638 thumbprints are base64url,
 so '-' and '_' may come anywhere)."""
-Region = Annotated[str, StringConstraints(pattern=r"^[1-9]\d{5}$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{5}$")]
 Time = Annotated[AwareDatetime, AfterValidator(_utc)]
 SubjectRefs = Annotated[tuple[Digest, ...], Field(min_length=1, max_length=64)]
 Codes = Annotated[tuple[Code, ...], Field(max_length=32)]
@@ -179,7 +180,7 @@ class ConsentGranted(_Entry):
 
     @model_validator(mode="after")
     def _grantee_is_member_or_region(self) -> ConsentGranted:
-        if not (re.fullmatch(r"[1-9]\d{5}", self.grantee) or _is_member_id(self.grantee)):
+        if not (re.fullmatch(r"[1-9][0-9]{5}", self.grantee) or _is_member_id(self.grantee)):
             raise AuditEntryInvalid("grantee must be a member id or a region", fields=["grantee"])
         return self
 

@@ -35,7 +35,7 @@ OPTIONAL_COLUMNS = ("legal_basis", "valid_from", "valid_until", "guardian_id_num
 MAX_ROWS = 10_000  # keeps the duplicate check's IN lists within SQLite's and PostgreSQL's parameter limits
 LIST_SEPARATOR = ";"
 
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIME_COLUMNS = ("signed_at", "valid_from", "valid_until")
 RowError = dict[str, Any]
 
@@ -172,7 +172,7 @@ def _moment(text: str, *, end_of_day: bool) -> datetime | None:
     date means "through that day": the consent ends at the following midnight."""
     if not text:
         return None
-    if _DATE_ONLY.match(text):
+    if _DATE_ONLY.fullmatch(text):
         day = date.fromisoformat(text) + timedelta(days=1 if end_of_day else 0)
         return datetime.combine(day, time(), CHINA_STANDARD_TIME)
     moment = datetime.fromisoformat(text)

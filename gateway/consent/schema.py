@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from gateway.errors import InvalidInput, InvalidMemberId, InvalidRegion
+from gateway.errors import InvalidMemberId, InvalidRegion
 from gateway.ids import MemberId, validate_region
+from gateway.ids.fields import FreeText, parse_model
 from gateway.meanstest.request import Category
 
 CollectionMethod = Literal["signed_form", "e_signature", "guardian"]
@@ -40,7 +41,9 @@ class Evidence(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="SHA-256 of the scan, hex")
-    ref: str = Field(min_length=1, max_length=256, description="where the local MIS keeps the scan")
+    ref: Annotated[str, FreeText] = Field(
+        min_length=1, max_length=256, description="where the local MIS keeps the scan; never an identity number"
+    )
 
     @field_validator("sha256")
     @classmethod
@@ -91,7 +94,7 @@ class ConsentRegistration(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("purposes must not repeat")
         for purpose in value:
-            if len(purpose) > 64 or not _PURPOSE.match(purpose):
+            if len(purpose) > 64 or not _PURPOSE.fullmatch(purpose):
                 raise ValueError("a purpose is a dotted lowercase code such as dibao.application")
         return value
 
@@ -114,7 +117,7 @@ class ConsentBatch(BaseModel):
 class RevokeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reason: str = Field(min_length=1, max_length=500, description="why; no personal data")
+    reason: Annotated[str, FreeText] = Field(min_length=1, max_length=500, description="why; no personal data")
 
 
 class SearchRequest(BaseModel):
@@ -159,9 +162,6 @@ class ConsentList(BaseModel):
 
 
 def parse_body(model: type[_Model], body: dict[str, Any]) -> _Model:
-    """Validate a request body; :class:`InvalidInput` lists field locations and messages, never values."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        errors = [{"loc": list(error["loc"]), "msg": error["msg"]} for error in exc.errors()]
-        raise InvalidInput("the consent request is not valid", errors=errors) from None
+    """Validate a request body; :class:`InvalidInput` (or a coded subclass such as ``personal_data_in_text``)
+    lists field locations and messages, never values."""
+    return parse_model(model, body, "the consent request is not valid")

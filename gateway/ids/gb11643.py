@@ -7,6 +7,7 @@ code (odd for men, even for women), and one check character computed with ISO 70
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
@@ -16,12 +17,18 @@ from gateway.errors import InvalidIdNumber
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 # Check character for (sum mod 11) = 0..10; 10 is written as the Roman numeral X.
 _CHECK_CHARS = "10X98765432"
-_SHAPE = re.compile(r"^[1-9]\d{16}[\dX]$")
+# ASCII classes and fullmatch only: `\\d` and isdigit() accept every Unicode digit (full-width, Devanagari, ...),
+# and `$` accepts a trailing newline.
+_SHAPE = re.compile(r"[1-9][0-9]{16}[0-9Xx]")
+_FIRST17 = re.compile(r"[0-9]{17}")
+# An 18-character token shaped like a GB 11643 number inside free text: 17 digits and a digit or X, not part
+# of a longer run of digits or letters. Checked on text whose Unicode digits are folded to ASCII first.
+_EMBEDDED = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
 
 
 def id_number_check_char(first17: str) -> str:
     """The ISO 7064 MOD 11-2 check character for the first 17 digits."""
-    if len(first17) != 17 or not first17.isdigit():
+    if not _FIRST17.fullmatch(first17):
         raise InvalidIdNumber("the first 17 characters must be digits")
     total = sum(int(digit) * weight for digit, weight in zip(first17, _WEIGHTS, strict=True))
     return _CHECK_CHARS[total % 11]
@@ -50,11 +57,13 @@ def mask_id_number(value: str) -> str:
 def parse_id_number(raw: str, *, today: date | None = None) -> IdNumber:
     """Validate structure, birth date and check character; a lowercase ``x`` is normalised to ``X``.
 
+    Only the 18 ASCII characters are accepted: no surrounding whitespace, no other script's digits.
+
     Raises :class:`InvalidIdNumber` with a reason that never contains the number itself.
     """
-    value = raw.strip().upper()
-    if not _SHAPE.match(value):
-        raise InvalidIdNumber("an identity number is 18 characters: 17 digits and a digit or X")
+    if not _SHAPE.fullmatch(raw):
+        raise InvalidIdNumber("an identity number is 18 characters: 17 ASCII digits and a digit or X")
+    value = raw.upper()
     try:
         birth = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError as exc:
@@ -69,3 +78,20 @@ def parse_id_number(raw: str, *, today: date | None = None) -> IdNumber:
 def validate_id_number(raw: str) -> str:
     """Return the normalised identity number or raise :class:`InvalidIdNumber`."""
     return parse_id_number(raw).value
+
+
+def contains_id_number(text: str) -> bool:
+    """Whether free text embeds an 18-character token shaped like an identity number (GB 11643-1999 §4).
+
+    Compatibility forms and digits of any script are folded to ASCII first (full-width ``１`` and ``Ｘ``,
+    Devanagari ``१``), so that a number written in another script is found too; the check character is not
+    required to match, since a mistyped number is personal data as well.
+    """
+    return bool(_EMBEDDED.search(_ascii_digits(text)))
+
+
+def _ascii_digits(text: str) -> str:
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKC", text)  # full-width forms, the X included
+    return "".join(str(value) if (value := unicodedata.decimal(char, None)) is not None else char for char in text)

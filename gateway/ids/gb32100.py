@@ -24,8 +24,11 @@ def credit_code_check_char(first17: str) -> str:
 
 def validate_credit_code(raw: str) -> str:
     """Return the upper-cased code or raise :class:`InvalidCreditCode`."""
-    code = raw.strip().upper()
-    if len(code) != 18 or any(char not in _VALUE for char in code):
+    # No strip(), no upper() before the check: str.upper() maps some non-ASCII letters to ASCII ones.
+    if len(raw) != 18 or not raw.isascii():
+        raise InvalidCreditCode("a unified social credit code is 18 characters of 0-9A-HJ-NP-RTUWXY")
+    code = raw.upper()
+    if any(char not in _VALUE for char in code):
         raise InvalidCreditCode("a unified social credit code is 18 characters of 0-9A-HJ-NP-RTUWXY")
     if credit_code_check_char(code[:17]) != code[17]:
         raise InvalidCreditCode("the check character does not match (GB 32100-2015)")

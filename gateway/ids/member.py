@@ -9,8 +9,10 @@ from gateway.errors import InvalidCreditCode, InvalidMemberId, InvalidRegion
 from gateway.ids.gb32100 import validate_credit_code
 
 MEMBER_CLASSES = ("GOV", "BANK", "COM")
-_SUBSYSTEM = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_REGION = re.compile(r"^[1-9]\d{5}$")
+_MAX_CHARS = 3 + 5 + 18 + 1 + 63
+# ASCII classes with fullmatch: `\\d` takes any Unicode digit and `$` a trailing newline.
+_SUBSYSTEM = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_REGION = re.compile(r"[1-9][0-9]{5}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,8 @@ class MemberId:
 
     @classmethod
     def parse(cls, raw: str) -> MemberId:
+        if len(raw) > _MAX_CHARS or not raw.isascii():
+            raise InvalidMemberId("a member id has the form CN/<class>/<credit code>/<subsystem>")
         parts = raw.split("/")
         if len(parts) != 4 or parts[0] != "CN":
             raise InvalidMemberId("a member id has the form CN/<class>/<credit code>/<subsystem>")
@@ -33,7 +37,7 @@ class MemberId:
             validate_credit_code(code)
         except InvalidCreditCode as exc:
             raise InvalidMemberId(f"member code: {exc.detail}") from exc
-        if not _SUBSYSTEM.match(subsystem):
+        if not _SUBSYSTEM.fullmatch(subsystem):
             raise InvalidMemberId("subsystem must be lowercase letters, digits, '-' or '_'")
         return cls(member_class, code, subsystem)
 
@@ -43,6 +47,6 @@ class MemberId:
 
 def validate_region(raw: str) -> str:
     """A 6-digit GB/T 2260 administrative division code."""
-    if not _REGION.match(raw):
+    if not _REGION.fullmatch(raw):
         raise InvalidRegion("a region is a 6-digit GB/T 2260 division code")
     return raw

@@ -9,36 +9,15 @@ The reporting member is the authenticated caller, never a body field, so no memb
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
-from gateway.errors import InvalidIdNumber, InvalidInput, InvalidRegion
-from gateway.ids import parse_id_number, validate_region
+from gateway.ids.fields import IdNumberField, RegionField, parse_model
 from gateway.registry.duplicates import Programme
 
-
-def _id_number(value: str) -> str:
-    try:
-        return parse_id_number(value).value
-    except InvalidIdNumber as exc:
-        raise PydanticCustomError("invalid_id_number", exc.detail) from None
-
-
-def _region(value: str) -> str:
-    try:
-        return validate_region(value)
-    except InvalidRegion as exc:
-        raise PydanticCustomError("invalid_region", exc.detail) from None
-
-
-# repr=False: a model's repr (in a log line, an assertion message) must not show the number.
-IdNumberField = Annotated[str, Field(min_length=1, max_length=32, repr=False), AfterValidator(_id_number)]
-RegionField = Annotated[str, Field(min_length=6, max_length=6), AfterValidator(_region)]
 # Yuan with fen precision; a JSON number on the wire, like every amount of the report.
 Yuan = Annotated[
     Decimal,
@@ -105,10 +84,6 @@ class EnrollmentList(BaseModel):
 
 
 _Body = TypeVar("_Body", bound=BaseModel)
-_CODED_ERRORS: Mapping[str, type[InvalidInput]] = {
-    "invalid_id_number": InvalidIdNumber,
-    "invalid_region": InvalidRegion,
-}
 
 
 def parse_body(model: type[_Body], body: Any) -> _Body:
@@ -117,13 +92,4 @@ def parse_body(model: type[_Body], body: Any) -> _Body:
     Raises :class:`InvalidIdNumber` or :class:`InvalidRegion` (their stable codes) when that is what is
     wrong, else :class:`InvalidInput`; with field locations and messages, never the values sent.
     """
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        details = exc.errors(include_url=False, include_input=False, include_context=False)
-        errors = [{"loc": list(error["loc"]), "msg": error["msg"]} for error in details]
-        coded = next((error for error in details if error["type"] in _CODED_ERRORS), None)
-        # "from None": pydantic's own message quotes the input, which may be an identity number.
-        if coded is not None:
-            raise _CODED_ERRORS[coded["type"]](coded["msg"], errors=errors) from None
-        raise InvalidInput("the request body is not valid", errors=errors) from None
+    return parse_model(model, body)

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gateway.consent import check_terms
+from gateway.consent import ConsentRegistration, check_terms, parse_body
 from gateway.consent.rules import CHINA_STANDARD_TIME, months_after
-from gateway.errors import InvalidIdNumber, InvalidInput
+from gateway.errors import InvalidIdNumber, InvalidInput, PersonalDataInText
 
 if TYPE_CHECKING:  # the kit is a fixture of this directory's conftest.py
     from conftest import ConsentKit
@@ -186,10 +186,12 @@ def test_a_form_cannot_be_signed_before_the_subject_was_born(kit: ConsentKit) ->
 def test_the_evidence_reference_must_not_carry_an_identity_number(kit: ConsentKit) -> None:
     number = kit.id_number(40)
     evidence = {"sha256": "cd" * 32, "ref": f"scans/{number}.pdf"}
-    with pytest.raises(InvalidInput) as caught:
-        check_terms(kit.registration(id_number=number, evidence=evidence), now=kit.now)
-    assert caught.value.extensions["field"] == "evidence.ref"
+    # Refused by the body's schema already (any identity number, not only the subject's: issue 11 defect 5).
+    with pytest.raises(PersonalDataInText) as caught:
+        parse_body(ConsentRegistration, kit.body(id_number=number, evidence=evidence))
+    assert caught.value.extensions["errors"][0]["loc"] == ["evidence", "ref"]
     assert number not in caught.value.detail
+    assert number not in str(caught.value.extensions)
 
 
 def test_terms_repr_masks_the_numbers(kit: ConsentKit) -> None:

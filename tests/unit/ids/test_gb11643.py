@@ -6,7 +6,7 @@ import pytest
 
 from gateway.errors import InvalidIdNumber
 from gateway.ids import id_number_check_char, parse_id_number, validate_id_number
-from gateway.ids.gb11643 import mask_id_number
+from gateway.ids.gb11643 import contains_id_number, mask_id_number
 
 # GB 11643-1999 Appendix A worked example: 11010519491231002X (Beijing Chaoyang, born 1949-12-31, female).
 STANDARD_EXAMPLE = "11010519491231002X"
@@ -51,3 +51,51 @@ def test_repr_masks_the_number() -> None:
     assert STANDARD_EXAMPLE not in repr(parsed)
     assert STANDARD_EXAMPLE not in str(parsed)
     assert mask_id_number(STANDARD_EXAMPLE) == "110***********002X"
+
+
+FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+DEVANAGARI = str.maketrans("0123456789", "०१२३४५६७८९")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        STANDARD_EXAMPLE.translate(FULL_WIDTH),  # full-width digits: isdigit() and \d say yes
+        STANDARD_EXAMPLE[:17].translate(DEVANAGARI) + "X",
+        STANDARD_EXAMPLE[:6] + "１" + STANDARD_EXAMPLE[7:],  # one foreign digit is enough
+        STANDARD_EXAMPLE + "\n",  # `$` matches before a trailing newline
+        STANDARD_EXAMPLE + " ",
+        " " + STANDARD_EXAMPLE,
+        STANDARD_EXAMPLE[:17] + "ｘ",
+    ],
+)
+def test_only_the_18_ascii_characters_are_accepted(raw: str) -> None:
+    with pytest.raises(InvalidIdNumber):
+        parse_id_number(raw)
+
+
+def test_check_char_refuses_unicode_digits() -> None:
+    with pytest.raises(InvalidIdNumber):
+        id_number_check_char(STANDARD_EXAMPLE[:17].translate(FULL_WIDTH))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"scans/{STANDARD_EXAMPLE}.pdf",
+        f"scans/{STANDARD_EXAMPLE.lower()}",
+        STANDARD_EXAMPLE[:17] + "0",  # a wrong check character is still someone's number, mistyped
+        f"ref {STANDARD_EXAMPLE.translate(FULL_WIDTH)}",
+        f"ref:{STANDARD_EXAMPLE[:17].translate(DEVANAGARI)}X",
+    ],
+)
+def test_an_embedded_number_is_found(text: str) -> None:
+    assert contains_id_number(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["MIS-110101/2026/000123", "1" * 17, "1" * 19 + "X", f"A{STANDARD_EXAMPLE}", "abc", "2026-01-01T00:00:00Z"],
+)
+def test_other_text_is_not_taken_for_a_number(text: str) -> None:
+    assert not contains_id_number(text)

@@ -53,3 +53,31 @@ def test_region_codes() -> None:
     for bad in ("11010", "011010", "11010a"):
         with pytest.raises(InvalidRegion):
             validate_region(bad)
+
+
+@pytest.mark.parametrize("raw", ["１１０１０１", "११०१०१", "110101\n", " 110101", "110101 ", "11010１"])
+def test_region_codes_are_six_ascii_digits(raw: str) -> None:
+    with pytest.raises(InvalidRegion):
+        validate_region(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "CN/GOV/11100000MB0348916Y/hub\n",
+        "CN/GOV/１1100000MB0348916Y/hub",
+        "CN/GOV/11100000MB0348916Y/hub/" + "x" * 10_000,
+        "CN/GOV/11100000MB0348916Y/ｈub",
+    ],
+)
+def test_member_ids_are_ascii_and_bounded(raw: str) -> None:
+    with pytest.raises(InvalidMemberId):
+        MemberId.parse(raw)
+
+
+@pytest.mark.parametrize(
+    "raw", [PUBLISHED[0] + " ", "９" + PUBLISHED[0][1:], PUBLISHED[0][:17] + "\n", PUBLISHED[0][:17] + "ｆ"]
+)
+def test_credit_codes_are_exactly_18_ascii_characters(raw: str) -> None:
+    with pytest.raises(InvalidCreditCode):
+        validate_credit_code(raw)
