@@ -2,6 +2,9 @@
 (client credentials with private_key_jwt, RFC 7523), seals requests, opens and checks responses, and turns
 problem responses into the same ``gateway.errors`` classes the hub raised.
 
+Every failure is a ``gateway.errors`` class: a hub that cannot be reached is :class:`HubUnavailable`, an
+answer outside the protocol :class:`RemoteProblem`; no httpx exception gets through (``_call``).
+
     async with HubClient.from_sandbox("var/sandbox/sandbox.json") as client:
         report = await client.verify({...})
 """
@@ -30,11 +33,12 @@ from gateway.envelope import (
 )
 from gateway.errors import (
     EnvelopeInvalid,
+    HubUnavailable,
     InvalidToken,
     RemoteProblem,
     SignatureInvalid,
-    SourceUnavailable,
     error_class_for,
+    token_error_class_for,
 )
 
 JOSE = "application/jose"
@@ -116,24 +120,45 @@ class HubClient:
             }
             if self._scope:
                 form["scope"] = self._scope
+            response = await self._call("POST", endpoint, data=form)
+            if response.status_code != 200 and not _is_problem(response):
+                # RFC 6749 §5.2: {"error": ..., "error_description": ...}
+                answer = _json(response)
+                error = str(answer.get("error", ""))
+                raise token_error_class_for(error)(
+                    str(answer.get("error_description", error)), status=response.status_code
+                )
+            answer = _json(_expect(response, 200))
             try:
-                response = await self._http.post(endpoint, data=form)
-            except httpx.HTTPError as exc:
-                raise SourceUnavailable("the hub's token endpoint could not be reached") from exc
-            answer = response.json()
-            if response.status_code != 200:
-                error = str(answer.get("error", "remote_problem"))
-                raise error_class_for(error)(str(answer.get("error_description", error)), status=response.status_code)
-            self._access_token = str(answer["access_token"])
-            self._token_expires = time.time() + float(answer["expires_in"])
+                token, expires_in = str(answer["access_token"]), float(answer["expires_in"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise RemoteProblem("the token response lacks access_token or expires_in") from exc
+            self._access_token = token
+            self._token_expires = time.time() + expires_in
         return self._access_token
 
     async def _discover_token_endpoint(self) -> str:
         if self._token_endpoint is None:
-            response = await self._http.get("/.well-known/oauth-authorization-server")
-            response.raise_for_status()
-            self._token_endpoint = str(response.json()["token_endpoint"])
+            metadata = _json(_expect(await self._call("GET", "/.well-known/oauth-authorization-server"), 200))
+            endpoint = metadata.get("token_endpoint")
+            if not isinstance(endpoint, str):
+                raise RemoteProblem("the authorization server metadata names no token_endpoint")
+            self._token_endpoint = endpoint
         return self._token_endpoint
+
+    async def _call(self, method: str, url: str, **options: Any) -> httpx.Response:
+        """The one place where HTTP happens: transport failures become :class:`HubUnavailable`, other httpx
+        failures :class:`RemoteProblem`, and a gateway's 502/503/504 without a problem document (the hub
+        itself answers 503 with one) :class:`HubUnavailable`."""
+        try:
+            response = await self._http.request(method, url, **options)
+        except httpx.TransportError as exc:  # connect, read, write, pool, timeouts, protocol, proxy
+            raise HubUnavailable(f"the hub could not be reached ({type(exc).__name__})") from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # too many redirects, undecodable content, a bad URL
+            raise RemoteProblem(f"the exchange with the hub failed ({type(exc).__name__})") from exc
+        if response.status_code in (502, 503, 504) and not _is_problem(response):
+            raise HubUnavailable(f"a gateway in front of the hub answered HTTP {response.status_code}")
+        return response
 
     async def _exchange(self, method: str, path: str, body: Mapping[str, Any]) -> OpenedMessage:
         for attempt in range(2):
@@ -159,10 +184,7 @@ class HubClient:
             headers = {"Authorization": f"Bearer {await self.access_token()}"}
             if token is not None:
                 headers["Content-Type"] = JOSE
-            try:
-                response = await self._http.request(method, path, content=token, headers=headers)
-            except httpx.HTTPError as exc:
-                raise SourceUnavailable("the hub could not be reached") from exc
+            response = await self._call(method, path, content=token, headers=headers)
             problem = _problem(response)
             if isinstance(problem, InvalidToken) and attempt == 0:
                 self._access_token = None  # revoked or the hub rotated keys: fetch a new token once
@@ -194,16 +216,39 @@ class HubClient:
 
     async def _hub_keys(self) -> dict[str, Any]:
         if self._hub_jwks is None:
-            response = await self._http.get("/.well-known/jwks.json")
-            response.raise_for_status()
-            self._hub_jwks = response.json()
+            self._hub_jwks = _json(_expect(await self._call("GET", "/.well-known/jwks.json"), 200))
         return self._hub_jwks
 
 
+def _is_problem(response: httpx.Response) -> bool:
+    return str(response.headers.get("content-type", "")).startswith("application/problem+json")
+
+
 def _problem(response: httpx.Response) -> Exception | None:
-    if not response.headers.get("content-type", "").startswith("application/problem+json"):
+    """The class the hub raised, from an RFC 9457 problem document; None if the answer is not one."""
+    if not _is_problem(response):
         return None
-    problem = response.json()
+    problem = _json(response)
     code = str(problem.get("code", "remote_problem"))
     extensions = {k: v for k, v in problem.items() if k not in {"type", "title", "detail", "code"}}
     return error_class_for(code)(str(problem.get("detail", "")), **extensions)
+
+
+def _expect(response: httpx.Response, status: int) -> httpx.Response:
+    """``response`` if it has ``status``; else the problem it carries, or :class:`RemoteProblem`."""
+    if response.status_code == status:
+        return response
+    raise _problem(response) or RemoteProblem(
+        f"unexpected answer HTTP {response.status_code}", status=response.status_code
+    )
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of an answer; :class:`RemoteProblem` if it is not one (an HTML error page, say)."""
+    try:
+        value = response.json()
+    except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
+        raise RemoteProblem(f"the answer (HTTP {response.status_code}) is not JSON") from exc
+    if not isinstance(value, dict):
+        raise RemoteProblem(f"the answer (HTTP {response.status_code}) is not a JSON object")
+    return value

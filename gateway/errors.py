@@ -80,15 +80,17 @@ class Conflict(HeduiError):
 
 
 class EnvelopeError(HeduiError):
-    """Base for every failure to open or seal an envelope."""
+    """Base for every failure to open or seal an envelope; the hub raises only its subclasses."""
 
     status = 400
-    code = "envelope_invalid"
+    code = "envelope_error"
     title = "The envelope cannot be opened"
 
 
 class EnvelopeInvalid(EnvelopeError):
     """Not a compact JWE, wrong algorithms, not encrypted to a key we hold, or not a JWS inside."""
+
+    code = "envelope_invalid"
 
 
 class SignatureInvalid(EnvelopeError):
@@ -265,22 +267,51 @@ class HeadersTooLarge(HeduiError):
 
 
 class RemoteProblem(HeduiError):
-    """A problem response from a remote hub whose ``code`` this version does not know."""
+    """A problem response from a remote hub whose ``code`` this version does not know, or an answer that is
+    not what the protocol says (not JSON, a missing field, an unexpected status)."""
 
     code = "remote_problem"
     title = "The hub answered with a problem"
 
 
+class HubUnavailable(HeduiError):
+    """(Client side) the hub could not be reached or did not answer: connection refused or reset, a timeout,
+    a TLS failure, or a gateway in front of it answering 502/503/504 without a problem document."""
+
+    status = 503
+    code = "hub_unavailable"
+    title = "The hub cannot be reached"
+
+
 def error_class_for(code: str) -> type[HeduiError]:
-    """The most specific error class with this problem ``code`` (clients raise what the hub raised)."""
-    pending: list[type[HeduiError]] = [HeduiError]
-    found: type[HeduiError] = RemoteProblem
+    """The class of an RFC 9457 problem ``code``, :class:`RemoteProblem` for a code this version does not
+    know (clients raise what the hub raised).
+
+    Each code is declared (``code = ...`` in its own body) by exactly one class; a subclass that declares
+    none, such as :class:`UnknownMember`, is the same problem to the outside and arrives as that class.
+    Token endpoint errors are RFC 6749 codes, a namespace of their own: :func:`token_error_class_for`.
+    """
+    return _declared_codes(token_errors=False).get(code, RemoteProblem)
+
+
+def token_error_class_for(error: str) -> type[HeduiError]:
+    """The class of an RFC 6749 §5.2 ``error`` of the token endpoint, :class:`RemoteProblem` if unknown."""
+    return _declared_codes(token_errors=True).get(error, RemoteProblem)
+
+
+def declaring_classes() -> list[type[HeduiError]]:
+    """Every class of the tree that declares its own code (loaded modules only), base classes first."""
+    found, pending = [], [HeduiError]
     while pending:
-        cls = pending.pop()
-        if cls.code == code:
-            found = cls
+        cls = pending.pop(0)
+        if "code" in vars(cls):
+            found.append(cls)
         pending.extend(cls.__subclasses__())
     return found
+
+
+def _declared_codes(*, token_errors: bool) -> dict[str, type[HeduiError]]:
+    return {cls.code: cls for cls in declaring_classes() if issubclass(cls, TokenRequestError) is token_errors}
 
 
 # -- consent (docs/architecture.md §8) -------------------------------------------------------------------------------
