@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -197,22 +197,26 @@ class KeyRing:
     """The hub's keys as currently on disk: reloaded when the JWKS file changes (checked at most once a
     second), so ``hedui keys rotate`` / ``retire`` take effect in running hub processes without a restart."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._path = path
+        self._clock = clock
         self._keys = HubKeys.load(path)
-        self._mtime = self._stat()
-        self._checked = time.monotonic()
+        self._version = self._stat()
+        self._checked = clock()
 
-    def _stat(self) -> float:
-        return (self._path / JWKS_FILE).stat().st_mtime
+    def _stat(self) -> tuple[int, int, int]:
+        # The file is replaced by a rename at every change (write_private_file), so its inode changes even
+        # when two writes fall within one tick of the file system's coarse clock and share an mtime.
+        status = (self._path / JWKS_FILE).stat()
+        return status.st_ino, status.st_mtime_ns, status.st_size
 
     @property
     def current(self) -> HubKeys:
-        if time.monotonic() - self._checked >= 1.0:
-            self._checked = time.monotonic()
-            mtime = self._stat()
-            if mtime != self._mtime:
-                self._keys, self._mtime = HubKeys.load(self._path), mtime
+        if self._clock() - self._checked >= 1.0:
+            self._checked = self._clock()
+            version = self._stat()
+            if version != self._version:
+                self._keys, self._version = HubKeys.load(self._path), version
         return self._keys
 
 

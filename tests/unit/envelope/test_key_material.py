@@ -16,6 +16,7 @@ from joserfc.jwk import ECKey, KeySet, OKPKey
 
 from gateway.envelope import (
     HubKeys,
+    KeyRing,
     StaticKeyResolver,
     generate_member_jwks,
     init_key_dir,
@@ -26,7 +27,13 @@ from gateway.envelope import (
     public_encryption_key,
     seal,
 )
-from gateway.envelope.keys import JWKS_FILE, STORAGE_KEY_FILE, SUBJECT_PEPPER_FILE
+from gateway.envelope.keys import (
+    JWKS_FILE,
+    STORAGE_KEY_FILE,
+    SUBJECT_PEPPER_FILE,
+    rotate_key_dir,
+    write_private_file,
+)
 from gateway.errors import ConfigurationError
 
 
@@ -246,6 +253,30 @@ async def test_a_rotated_directory_keeps_opening_messages_for_the_old_key(tmp_pa
         old.encryption_key.kid,
     ]
     assert opened.body == {"case_id": "c-1"}
+
+
+def test_a_key_ring_reloads_every_rewrite_once_a_second(tmp_path: Path) -> None:
+    key_dir = tmp_path / "keys"
+    init_key_dir(key_dir)
+    _, first_enc = rotate_key_dir(key_dir, grace_s=0)
+    now = [1000.0]
+    ring = KeyRing(key_dir, clock=lambda: now[0])
+    assert ring.current.encryption_key.kid == first_enc
+    # Same size, same mtime (two writes within one tick of the file system's coarse clock): only the
+    # inode of the renamed-in file tells the rewrite apart.
+    path = key_dir / JWKS_FILE
+    before = path.stat()
+    jwks = json.loads(path.read_text())
+    enc = [index for index, key in enumerate(jwks["keys"]) if key["use"] == "enc"]
+    jwks["keys"][enc[0]], jwks["keys"][enc[1]] = jwks["keys"][enc[1]], jwks["keys"][enc[0]]
+    write_private_file(path, json.dumps(jwks, indent=2).encode("utf-8"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+
+    now[0] += 0.5
+    assert ring.current.encryption_key.kid == first_enc  # looked at no more than once a second
+    now[0] += 0.5
+    assert ring.current.encryption_key.kid == jwks["keys"][enc[0]]["kid"] != first_enc
 
 
 # -- failures while loading ----------------------------------------------------------------------------
