@@ -439,3 +439,35 @@ class PolicyNotFound(NotFound):
 
     code = "policy_not_found"
     title = "No means-test policy is in effect for this region and programme"
+
+
+# -- batches (bulk re-verification) --------------------------------------------------------------------
+
+
+class QueueUnavailable(StoreUnavailable):
+    code = "queue_unavailable"
+    title = "The batch work queue is unavailable"
+
+
+class BatchItemsInvalid(InvalidInput):
+    """Items of a batch fail validation; ``items`` lists ``{index, code}`` (never a value of the item)."""
+
+    code = "batch_items_invalid"
+    title = "Items of the batch are not valid"
+
+
+class BatchTooLarge(InvalidInput):
+    code = "batch_too_large"
+    title = "Too many items in one call"
+
+
+class BatchExists(Conflict):
+    code = "batch_exists"
+    title = "This member already has a batch with this batch_ref"
+
+
+class BatchNotOpen(Conflict):
+    """Items added to, or a close of, a batch that is closed or cancelled."""
+
+    code = "batch_not_open"
+    title = "The batch no longer takes items"
