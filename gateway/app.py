@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from gateway.api import audit, consents, federation, matches, oauth2, registry, service, verifications
+from gateway.api import audit, batches, consents, federation, matches, oauth2, registry, service, verifications
 from gateway.api.problems import install_problem_handlers
 from gateway.context import open_hub
 from gateway.logs import configure_logging, request_context
@@ -47,4 +47,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(consents.router)
     app.include_router(matches.router)
     app.include_router(audit.router)
+    app.include_router(batches.router)
     return app

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from gateway.batch import cli as batch_cli
 from gateway.errors import HeduiError
 
 app = typer.Typer(help="Hedui (核对): federated means-test verification hub.", no_args_is_help=True)
@@ -23,6 +24,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(members_app, name="members")
 app.add_typer(db_app, name="db")
 app.add_typer(federation_app, name="federation")
+app.add_typer(batch_cli.batch_app, name="batch")
+app.command("worker")(batch_cli.worker)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -304,12 +307,17 @@ def sandbox(
     port: Annotated[int, typer.Option()] = 8080,
     data_dir: Annotated[Path, typer.Option()] = Path("var/sandbox"),
     households: Annotated[int, typer.Option(min=1)] = 2000,
+    queue: Annotated[str, typer.Option(help="batch queue: 'database' (in-process worker) or nats://host:port")] = (
+        "database"
+    ),
+    workers: Annotated[int, typer.Option(min=0, help="`hedui worker` processes started with a NATS queue")] = 1,
 ) -> None:
     """Run the hub and the five simulated agencies until interrupted; writes <data-dir>/sandbox.json."""
     from gateway.sandbox import Sandbox
 
     async def run() -> None:
-        box = Sandbox(data_dir=data_dir, host=host, port=port, households=households)
+        box = Sandbox(data_dir=data_dir, host=host, port=port, households=households, queue_url=queue)
+        processes = []
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -320,9 +328,15 @@ def sandbox(
             for agency, url in document["agencies"].items():
                 console.print(f"agency     {agency:14} {url}")
             console.print(f"sandbox    {box.sandbox_json}  ({len(document['scenarios'])} scenarios)")
+            if queue != "database":
+                processes = batch_cli.spawn_workers(box.worker_environment(), workers)
+            console.print(f"batches    queue {queue}; sample {data_dir / 'batch_sample.jsonl'}")
             console.print("press Ctrl-C to stop")
             await stop.wait()
         finally:
+            for process in processes:
+                process.terminate()
+                process.wait()
             await box.stop()
 
     asyncio.run(run())

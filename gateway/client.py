@@ -109,6 +109,49 @@ class HubClient:
         """Seal ``body``, POST it to ``path`` and return the opened answer's body (any envelope endpoint)."""
         return (await self._exchange("POST", path, body)).body
 
+    # -- batches (docs/batch.md) --------------------------------------------------------------------------
+
+    async def submit_batch(
+        self, batch_ref: str, purpose: str, items: list[Mapping[str, Any]], *, close: bool = False
+    ) -> dict[str, Any]:
+        """``POST /v1/batches`` (at most 10,000 items): the new batch's status."""
+        body = {"batch_ref": batch_ref, "purpose": purpose, "items": items, "close": close}
+        return await self.post_envelope("/v1/batches", body)
+
+    async def add_batch_items(self, batch_id: str, items: list[Mapping[str, Any]]) -> dict[str, Any]:
+        return await self.post_envelope(f"/v1/batches/{batch_id}/items", {"batch_id": batch_id, "items": items})
+
+    async def close_batch(self, batch_id: str) -> dict[str, Any]:
+        return await self.post_envelope(f"/v1/batches/{batch_id}/close", {"batch_id": batch_id})
+
+    async def cancel_batch(self, batch_id: str) -> dict[str, Any]:
+        return await self.post_envelope(f"/v1/batches/{batch_id}/cancel", {"batch_id": batch_id})
+
+    async def batch_status(self, batch_id: str) -> dict[str, Any]:
+        response = await self._send("GET", f"/v1/batches/{batch_id}", None)
+        return (await self._open(response, None)).body
+
+    async def batch_results(self, batch_id: str, *, after: int = -1, limit: int = 100) -> dict[str, Any]:
+        """One page of results; each done item's ``report`` is opened (checked and decrypted) here."""
+        response = await self._send("GET", f"/v1/batches/{batch_id}/results?after={after}&limit={limit}", None)
+        page = (await self._open(response, None)).body
+        for item in page["items"]:
+            if "report" in item:
+                item["report"] = await self.open_sealed(item["report"])
+        return page
+
+    async def open_sealed(self, token: str) -> dict[str, Any]:
+        """Open an envelope the hub sealed to this member outside a response of its own (a batch item's
+        report): signature, audience, expiry and single use are checked as for any response."""
+        opened = await open_envelope(
+            token.encode("ascii"),
+            decryption_keys=self._decryption_keys,
+            resolver=StaticKeyResolver({self.hub_id: await self._hub_keys()}),
+            audience=self.member_id,
+            replay=self._replay,
+        )
+        return opened.body
+
     async def access_token(self) -> str:
         """A valid access token, fetched (or refreshed 30 s before it expires) from the token endpoint."""
         if self._access_token is None or time.time() > self._token_expires - 30:

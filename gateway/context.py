@@ -6,7 +6,7 @@ Built once at start-up (``open_hub``) and closed at shutdown; routers reach it t
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.base import AdapterSettings
@@ -19,6 +19,7 @@ from gateway.auth import (
     ExternalIssuer,
     PurposeCatalog,
 )
+from gateway.batch.runtime import BatchRuntime
 from gateway.broker import Broker, SourcePolicy, load_adapters
 from gateway.consent import ConsentService
 from gateway.contracts import CONTRACTS_DIR
@@ -55,6 +56,7 @@ class HubContext:
     consents: ConsentService
     policies: PolicySet
     verifications: VerificationService
+    batches: BatchRuntime = field(init=False)
 
     @property
     def keys(self) -> HubKeys:
@@ -64,7 +66,7 @@ class HubContext:
     def token_endpoint(self) -> str:
         return f"{self.settings.public_url}/oauth2/token"
 
-    async def open_request(self, token: bytes, caller: Caller) -> OpenedMessage:
+    async def open_request(self, token: bytes, caller: Caller, *, max_bytes: int | None = None) -> OpenedMessage:
         """Open a request envelope addressed to this hub (docs/architecture.md §4) and check that the member who
         signed it is the one the access token was issued to (so one member's token cannot carry another's message)."""
         opened = await open_envelope(
@@ -73,7 +75,7 @@ class HubContext:
             resolver=self.members,
             audience=self.settings.hub_id,
             replay=self.replay,
-            max_bytes=self.settings.max_envelope_bytes,
+            max_bytes=max_bytes or self.settings.max_envelope_bytes,
         )
         if opened.issuer != caller.member_id:
             raise SenderMismatch("the envelope's signer is not the access token's subject")
@@ -84,6 +86,7 @@ class HubContext:
         return {"keys": [*self.keys.public_jwks()["keys"], self.audit_key.public_jwk()]}
 
     async def aclose(self) -> None:
+        await self.batches.aclose()  # in-process workers finish their items while the rest is still up
         await self.broker.aclose()
         await self.audit.aclose()  # commits what is queued and signs a last checkpoint
         await self.database.dispose()
@@ -135,7 +138,7 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
         subject_pepper=keyring.current.subject_pepper,
         checkpoint_interval_s=settings.audit_checkpoint_interval_s,
     )
-    return HubContext(
+    hub = HubContext(
         settings=settings,
         database=database,
         keyring=keyring,
@@ -173,3 +176,13 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
             purposes=purposes,
         ),
     )
+    hub.batches = await BatchRuntime.open(
+        settings,
+        database=database,
+        keys=current_keys,
+        audit=audit,
+        members=members,
+        purposes=purposes,
+        verifications=hub.verifications,
+    )
+    return hub

@@ -26,6 +26,7 @@ from adapters.testkit.faults import FaultSettings
 from adapters.testkit.population import Population, generate
 from adapters.testkit.server import RunningAgency
 from gateway.app import create_app
+from gateway.batch.sample import enrolled_households, register_review_consents, write_batch_file
 from gateway.consent.seed import UNCONSENTED_SCENARIOS, register_scenario_consents
 from gateway.context import HubContext
 from gateway.envelope import generate_member_jwks
@@ -57,6 +58,7 @@ class Sandbox:
     as_of: date = field(default_factory=date.today)
     faults: dict[str, FaultSettings] = field(default_factory=dict)
     hub_settings: dict[str, Any] = field(default_factory=dict)  # overrides of Settings fields
+    queue_url: str = "database"  # the batch work queue; with nats:// batches wait for `hedui worker` processes
 
     population: Population | None = None
     agencies: dict[str, RunningAgency] = field(default_factory=dict)
@@ -95,7 +97,10 @@ class Sandbox:
             key_dir=key_dir,
             public_url=self.base_url,
             agencies={name: agency.url for name, agency in self.agencies.items()},
-            **self.hub_settings,
+            **(
+                {"queue_url": self.queue_url, "batch_workers": 4 if self.queue_url == "database" else 0}
+                | self.hub_settings
+            ),
         )
         self._app = app = create_app(settings)
         config = uvicorn.Config(app, log_level="warning", lifespan="on", http=HTTP_PROTOCOL)
@@ -118,10 +123,38 @@ class Sandbox:
                 mis=await self.hub.members.get(str(SANDBOX_MEMBERS[name]["id"])),
                 skip=UNCONSENTED_SCENARIOS | other_regions,
             )
+        await self._seed_batches()
         await self._wait_until_reachable()
         document = self._document(members)
         _write_atomically(self.sandbox_json, json.dumps(document, ensure_ascii=False, indent=2))
         return document
+
+    async def _seed_batches(self) -> None:
+        """``dibao.review`` consents of every enrolled household; ``batch_sample.jsonl`` (docs/batch.md)."""
+        assert self.population is not None
+        mis = {
+            region: await self.hub.members.get(str(SANDBOX_MEMBERS[n]["id"])) for region, n in _MIS_BY_REGION.items()
+        }
+        await register_review_consents(self.hub.consents, self.population, mis)
+        region = str(SANDBOX_MEMBERS["mis"]["region"])
+        households = enrolled_households(self.population, region)
+        write_batch_file(self.data_dir / "batch_sample.jsonl", households, case_prefix=f"{region}-review")
+
+    def worker_environment(self) -> dict[str, str]:
+        """The ``HEDUI_*`` settings under which ``hedui worker`` processes serve this sandbox's hub."""
+        settings = self.hub.settings
+        return {
+            "HEDUI_HUB_ID": settings.hub_id,
+            "HEDUI_DATABASE_URL": settings.database_url,
+            "HEDUI_KEY_DIR": str(settings.key_dir),
+            "HEDUI_PUBLIC_URL": settings.public_url,
+            "HEDUI_AGENCIES": json.dumps(settings.agencies),
+            "HEDUI_QUEUE_URL": settings.queue_url,
+            "HEDUI_QUEUE_NAME": settings.queue_name,
+            "HEDUI_QUEUE_MAX_ATTEMPTS": str(settings.queue_max_attempts),
+            "HEDUI_QUEUE_ACK_WAIT_S": str(settings.queue_ack_wait_s),
+            "HEDUI_SOURCE_TIMEOUT_S": str(settings.source_timeout_s),
+        }
 
     async def stop(self) -> None:
         self.sandbox_json.unlink(missing_ok=True)

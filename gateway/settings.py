@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     log_json: bool = Field(False, description="Configure JSON logging at start-up (set by `hedui serve`)")
     migrate_on_start: bool = Field(True, description="Run Alembic migrations when the hub starts")
 
+    queue_url: str = Field(
+        "database", description="Work queue of batches: 'database' (the hub's own) or nats://host:port (JetStream)"
+    )
+    queue_name: str = Field("hedui-batch", description="Queue (and JetStream stream) name; one per deployment")
+    queue_max_attempts: int = Field(3, ge=1, le=20, description="Deliveries of a batch item before it fails")
+    queue_ack_wait_s: float = Field(60.0, gt=0, description="Seconds before an unacknowledged item is redelivered")
+    batch_max_items: int = Field(10_000, ge=1, le=10_000, description="Items per batch submission call")
+    batch_max_envelope_bytes: int = Field(33_554_432, description="Largest batch submission envelope accepted")
+    batch_workers: int = Field(0, ge=0, description="Items processed concurrently inside the hub process (0: none)")
+
     @field_validator("hub_id")
     @classmethod
     def _valid_member_id(cls, value: str) -> str:

@@ -32,12 +32,13 @@ def require_scope(scope: str) -> Callable[[Request], Awaitable[Caller]]:
     return caller_with_scope
 
 
-async def envelope_body(request: Request) -> bytes:
-    """The compact JWE of a request; the size limit is enforced before the body is read whole."""
+async def envelope_body(request: Request, limit: int | None = None) -> bytes:
+    """The compact JWE of a request; the size limit (default ``max_envelope_bytes``) is enforced before the
+    body is read whole."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != JOSE_MEDIA_TYPE:
         raise UnsupportedMediaType(f"expected {JOSE_MEDIA_TYPE}")
-    limit = hub_of(request).settings.max_envelope_bytes
+    limit = limit or hub_of(request).settings.max_envelope_bytes
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)

@@ -137,6 +137,15 @@ class VerificationCompleted(_AboutVerification):
     response_digest: Digest | None = None
 
 
+class VerificationAbandoned(_AboutVerification):
+    """A verification whose ``requested`` entry will never get a ``completed`` one: its process died
+    mid-way (``reason``, e.g. ``worker_lost``), so the log says what became of it."""
+
+    type: Literal["verification.abandoned"] = "verification.abandoned"
+    reason: Code
+    outcome: Literal["abandoned"] = "abandoned"
+
+
 class VerificationRejected(_Entry):
     """A request refused after its sender was identified; ``reason`` is the problem ``code``."""
 
@@ -245,6 +254,21 @@ class MemberChanged(_Entry):
     outcome: Literal["applied"] = "applied"
 
 
+class BatchChanged(_Entry):
+    """A batch of re-verifications changed state (docs/batch.md); ``item_index`` and ``reason`` (a problem
+    code) for an item that failed outside a verification, e.g. after its last attempt."""
+
+    type: Literal["batch.changed"] = "batch.changed"
+    batch_id: Identifier
+    batch_ref: Identifier
+    purpose: Code
+    change: Literal["created", "items_added", "closed", "cancelled", "item_failed"]
+    item_count: NonNegativeInt | None = None
+    item_index: NonNegativeInt | None = None
+    reason: Code | None = None
+    outcome: Literal["applied"] = "applied"
+
+
 AuditEntry = Annotated[
     VerificationRequested
     | VerificationCompleted
@@ -255,7 +279,9 @@ AuditEntry = Annotated[
     | RegistryEnrollment
     | AuditViewed
     | KeyRotated
-    | MemberChanged,
+    | MemberChanged
+    | VerificationAbandoned
+    | BatchChanged,
     Field(discriminator="type"),
 ]
 ENTRY_TYPES = (
@@ -269,6 +295,8 @@ ENTRY_TYPES = (
     "audit.viewed",
     "key.rotated",
     "member.changed",
+    "verification.abandoned",
+    "batch.changed",
 )
 _ADAPTER: TypeAdapter[AuditEntry] = TypeAdapter(AuditEntry)
 

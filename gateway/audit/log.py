@@ -151,13 +151,7 @@ class AuditLog:
         """Record ``entry``; returns its leaf index once it is committed. :class:`AuditUnavailable` if not."""
         if self._closed:
             raise AuditUnavailable("the audit log is closed")
-        data = canonical_entry(entry)
-        pending = _Pending(
-            entry=data,
-            columns=(entry.type, entry.time, entry.actor, getattr(entry, "purpose", None)),
-            subject_refs=tuple(dict.fromkeys(getattr(entry, "subject_refs", ()))),
-            done=asyncio.get_running_loop().create_future(),
-        )
+        pending = _pending(entry)
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_batches(), name="audit-log-writer")
         elif self._writer.done():
@@ -231,41 +225,62 @@ class AuditLog:
         if time.monotonic() - self._last_checkpoint >= self._interval:
             await self._checkpoint_quietly()
 
+    async def append_within(self, connection: AsyncConnection, *entries: AuditEntry) -> list[int]:
+        """Append ``entries`` inside the caller's open transaction on ``connection``, so that they commit, or
+        roll back, together with the state change they record; returns their leaf indices. The sequencer's
+        lock is held from here to that commit, so append last and commit soon. On SQLite the transaction
+        must have taken the write lock at its start (``BEGIN IMMEDIATE``)."""
+        if self._closed:
+            raise AuditUnavailable("the audit log is closed")
+        batch = [_pending(entry) for entry in entries]
+        start, _, _ = await self._append_rows(connection, batch, cached_border=False)
+        self._uncovered = True
+        return list(range(start, start + len(batch)))
+
     async def _commit(self, batch: Sequence[_Pending]) -> int:
         async with self._database.engine.begin() as connection:
             if connection.dialect.name == "sqlite":
                 # Take SQLite's write lock at BEGIN, waiting under busy_timeout: a deferred transaction can
                 # fail at once (SQLITE_BUSY_SNAPSHOT) when another process commits while it waits to write.
                 await connection.exec_driver_sql("BEGIN IMMEDIATE")
-            # First statement, and a write: the lock it takes orders this batch after every committed one
-            # (a SQLite transaction that reads first could not upgrade to writing once another committed).
-            size = (
-                await connection.execute(
-                    update(AuditSequencer)
-                    .where(AuditSequencer.id == 1)
-                    .values(tree_size=AuditSequencer.tree_size + len(batch))
-                    .returning(AuditSequencer.tree_size)
-                )
-            ).scalar_one()
-            start = size - len(batch)
-            border = self._frontier if start == self._size else await _store.frontier(connection, start)
-            completed, new_frontier = append_leaves(border, [leaf_hash(pending.entry) for pending in batch])
-            await _insert(
-                connection,
-                AuditEntryRow,
-                ("leaf_index", "entry", "entry_type", "logged_at", "actor", "purpose"),
-                [(start + offset, pending.entry, *pending.columns) for offset, pending in enumerate(batch)],
-            )
-            subjects = [(ref, start + offset) for offset, pending in enumerate(batch) for ref in pending.subject_refs]
-            await _insert(connection, AuditSubject, ("subject_ref", "leaf_index"), subjects)
-            await _insert(
-                connection,
-                AuditNode,
-                ("level", "index", "hash"),
-                [(node.level, node.index, value) for node, value in completed],
-            )
+            start, size, new_frontier = await self._append_rows(connection, batch, cached_border=True)
         self._size, self._frontier = size, new_frontier
         return start
+
+    async def _append_rows(
+        self, connection: AsyncConnection, batch: Sequence[_Pending], *, cached_border: bool
+    ) -> tuple[int, int, list[tuple[Node, bytes]]]:
+        """Sequence ``batch`` and insert its entries, subject index and completed nodes; returns the first
+        leaf index, the new tree size and the new right border."""
+        # First statement, and a write: the lock it takes orders this batch after every committed one
+        # (a SQLite transaction that reads first could not upgrade to writing once another committed).
+        size = (
+            await connection.execute(
+                update(AuditSequencer)
+                .where(AuditSequencer.id == 1)
+                .values(tree_size=AuditSequencer.tree_size + len(batch))
+                .returning(AuditSequencer.tree_size)
+            )
+        ).scalar_one()
+        start = size - len(batch)
+        cached = cached_border and start == self._size
+        border = self._frontier if cached else await _store.frontier(connection, start)
+        completed, new_frontier = append_leaves(border, [leaf_hash(pending.entry) for pending in batch])
+        await _insert(
+            connection,
+            AuditEntryRow,
+            ("leaf_index", "entry", "entry_type", "logged_at", "actor", "purpose"),
+            [(start + offset, pending.entry, *pending.columns) for offset, pending in enumerate(batch)],
+        )
+        subjects = [(ref, start + offset) for offset, pending in enumerate(batch) for ref in pending.subject_refs]
+        await _insert(connection, AuditSubject, ("subject_ref", "leaf_index"), subjects)
+        await _insert(
+            connection,
+            AuditNode,
+            ("level", "index", "hash"),
+            [(node.level, node.index, value) for node, value in completed],
+        )
+        return start, size, new_frontier
 
     # -- checkpoints -----------------------------------------------------------------------------------
 
@@ -473,6 +488,15 @@ class AuditLog:
 
 
 # -- the store -----------------------------------------------------------------------------------------
+
+
+def _pending(entry: AuditEntry) -> _Pending:
+    return _Pending(
+        entry=canonical_entry(entry),
+        columns=(entry.type, entry.time, entry.actor, getattr(entry, "purpose", None)),
+        subject_refs=tuple(dict.fromkeys(getattr(entry, "subject_refs", ()))),
+        done=asyncio.get_running_loop().create_future(),
+    )
 
 
 async def _insert(

@@ -47,13 +47,31 @@ async def register_scenario_consents(
     return len(registrations)
 
 
+async def register_household_consents(
+    service: ConsentService,
+    households: Collection[Household],
+    *,
+    purpose: str,
+    mis: MemberRecord,
+    now: datetime | None = None,
+) -> int:
+    """One consent per member of each of ``households`` for ``purpose`` and all five categories, granted to
+    ``mis`` (e.g. ``dibao.review`` for the households a batch re-verifies); returns how many."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    registrations = [r for household in households for r in _household_consents(household, purpose, mis, now)]
+    if registrations:
+        await service.register(registrations, controller=mis, now=now)
+    return len(registrations)
+
+
 def _household_consents(
     household: Household, purpose: str, mis: MemberRecord, now: datetime
 ) -> list[ConsentRegistration]:
-    # One 授权书 signed by the whole household, as the forms are in practice: one digest for every member.
+    # One 授权书 signed by the whole household, as the forms are in practice: one digest for every member;
+    # one form per purpose (an application's form and a later review's are different papers).
     evidence = Evidence(
-        sha256=hashlib.sha256(f"sandbox consent form {household.household_id}".encode()).hexdigest(),
-        ref=f"sandbox/{household.household_id}/consent-form.pdf",
+        sha256=hashlib.sha256(f"sandbox consent form {household.household_id} {purpose}".encode()).hexdigest(),
+        ref=f"sandbox/{household.household_id}/consent-form-{purpose}.pdf",
     )
     today = now.astimezone(CHINA_STANDARD_TIME).date()
     consents = []

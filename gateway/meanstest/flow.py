@@ -104,6 +104,7 @@ class VerificationService:
         *,
         request_digest: str,
         as_of: date | None = None,
+        verification_id: str | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """The envelope-free core of a verification: one household ``body`` for ``requester``; returns the
         verification id and the report (a JSON-ready dict).
@@ -115,6 +116,8 @@ class VerificationService:
         the interactive path does. The steps of docs/architecture.md §6 in order; nothing reaches an agency unless the
         requester is authorised, every member's consent holds and ``verification.requested`` is committed
         to the audit log. Refusals raise the problem of :mod:`gateway.errors` and are audited.
+        ``verification_id`` (a new UUID by default) lets a batch worker name an attempt before it starts, so
+        that an attempt cut short by a crash can be closed in the log (``verification.abandoned``).
         """
         if not _DIGEST.fullmatch(request_digest):
             raise ValueError("request_digest must be a lowercase hex SHA-256")
@@ -124,7 +127,7 @@ class VerificationService:
         subject_refs = tuple(subject_ref(pepper, person.id_number) for person in request.household)
         consent_ids = await self._consented(request, member, subject_refs, request_digest)
 
-        verification_id = str(uuid.uuid4())
+        verification_id = verification_id or str(uuid.uuid4())
         now = datetime.now(UTC)
         # The fields every entry of this verification shares (docs/architecture.md §9): who, which case, why,
         # about whom.

@@ -88,6 +88,23 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "audit.viewed": {"view": "search", "query": {"purpose": "dibao.application"}, "result_count": 3},
     "key.rotated": {"key": "signing", "old_kid": "abc_-1", "new_kid": "def_-2"},
     "member.changed": {"member_id": MIS, "change": "added", "role": "local_mis", "region": "110101"},
+    "verification.abandoned": {
+        "verification_id": "v-1",
+        "case_id": "110101-2026-000123",
+        "purpose": "dibao.review",
+        "region": "110101",
+        "subject_refs": [REF],
+        "categories": ["tax"],
+        "reason": "worker_lost",
+    },
+    "batch.changed": {
+        "batch_id": "b-1",
+        "batch_ref": "review-2026-07",
+        "purpose": "dibao.review",
+        "change": "item_failed",
+        "item_index": 7,
+        "reason": "max_attempts",
+    },
 }
 
 

@@ -1,7 +1,7 @@
 """bulk re-verification: batches, batch items, database work queue
 
-Revision ID: 0005_batches
-Revises: 0002, 0003, 0004
+Revision ID: 0006_batches
+Revises: 0005_merge_heads
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_batches"
-down_revision = ("0002", "0003", "0004")
+revision = "0006_batches"
+down_revision = "0005_merge_heads"
 branch_labels = None
 depends_on = None
 

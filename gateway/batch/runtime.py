@@ -1,0 +1,72 @@
+"""What one hub or worker process holds of batches: the queue, the service and, optionally, a worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gateway.audit import AuditLog
+from gateway.auth import PurposeCatalog
+from gateway.batch.queue import WorkQueue, open_queue
+from gateway.batch.service import BatchService
+from gateway.batch.worker import Worker
+from gateway.envelope import HubKeys
+from gateway.meanstest.flow import VerificationService
+from gateway.members import MemberRegistry
+from gateway.settings import Settings
+from gateway.store import Database
+
+
+@dataclass
+class BatchRuntime:
+    service: BatchService
+    queue: WorkQueue
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _workers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        database: Database,
+        keys: Callable[[], HubKeys],
+        audit: AuditLog,
+        members: MemberRegistry,
+        purposes: PurposeCatalog,
+        verifications: VerificationService,
+    ) -> BatchRuntime:
+        queue = await open_queue(
+            settings.queue_url,
+            database,
+            name=settings.queue_name,
+            max_attempts=settings.queue_max_attempts,
+            ack_wait_s=settings.queue_ack_wait_s,
+        )
+        service = BatchService(
+            database=database,
+            keys=keys,
+            audit=audit,
+            members=members,
+            purposes=purposes,
+            verifications=verifications,
+            queue=queue,
+            max_items=settings.batch_max_items,
+        )
+        runtime = cls(service, queue)
+        if settings.batch_workers:
+            runtime.start_worker(settings.batch_workers)
+        return runtime
+
+    def start_worker(self, concurrency: int) -> Worker:
+        worker = Worker(self.service, self.queue, concurrency=concurrency)
+        self._workers.append(asyncio.create_task(worker.run(self._stop), name="batch-worker"))
+        return worker
+
+    async def aclose(self) -> None:
+        """Stop the workers (items in hand finish first), then the queue."""
+        self._stop.set()
+        if self._workers:
+            await asyncio.gather(*self._workers, return_exceptions=True)
+        await self.queue.aclose()
