@@ -20,7 +20,9 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 _ENVELOPE_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/jose": {"schema": {"type": "string", "description": "compact JWE (docs/architecture.md §4)"}}},
+        "content": {
+            "application/jose": {"schema": {"type": "string", "description": "compact JWE (docs/architecture.md §4)"}}
+        },
     }
 }
 _INDEX = re.compile(r"-1|0|[1-9][0-9]{0,6}")

@@ -24,9 +24,7 @@ async def review_items(sandbox: Sandbox) -> list[dict[str, Any]]:
     assert sandbox.population is not None
     mis = await sandbox.hub.members.get(str(SANDBOX_MEMBERS["mis"]["id"]))
     enrolled = {h.household_id for h in enrolled_households(sandbox.population)}
-    others = [
-        h for h in sandbox.population.households if h.region == "110101" and h.household_id not in enrolled
-    ][:7]
+    others = [h for h in sandbox.population.households if h.region == "110101" and h.household_id not in enrolled][:7]
     await register_household_consents(sandbox.hub.consents, others, purpose="dibao.review", mis=mis)
     items = sample_items(sandbox) + [review_request(h, f"110101-t-{i:04d}") for i, h in enumerate(others)]
     return items[:8]
@@ -73,7 +71,10 @@ async def test_a_batch_runs_every_item_once_and_pages_sealed_reports_in_order(
 async def test_invalid_items_are_named_by_index_and_nothing_is_taken(
     client: HubClient, review_items: list[dict[str, Any]]
 ) -> None:
-    bad_number = {**review_items[0], "household": [{**review_items[0]["household"][0], "id_number": "11010119900101123X"}]}
+    bad_number = {
+        **review_items[0],
+        "household": [{**review_items[0]["household"][0], "id_number": "11010119900101123X"}],
+    }
     other_region = {**review_items[1], "region": "510502"}
     ref = batch_ref()
     with pytest.raises(BatchItemsInvalid) as caught:

@@ -66,6 +66,7 @@ async def test_published_items_are_delivered_once_in_order_and_gone_when_acked(q
 async def test_an_unacknowledged_delivery_comes_again_after_the_ack_wait(queue: WorkQueue) -> None:
     await queue.publish(["b:0"])
     (first,) = await receive_all(queue, 1)
+    assert first.attempt == 1
     assert await queue.receive(1, wait_s=0.1) == []  # leased to the first receiver meanwhile
 
     (again,) = await receive_all(queue, 1)  # its receiver "died": no ack, no retry
