@@ -32,3 +32,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# Run the suite (or TESTS=...) REPEAT times, stopping at the first failure: timing races show up here.
+.PHONY: test-repeat
+REPEAT ?= 3
+TESTS ?= tests
+test-repeat: $(STAMP)
+	for run in $$(seq $(REPEAT)); do echo "run $$run of $(REPEAT)"; $(BIN)/python -m pytest -q -x -p no:cacheprovider $(TESTS) || exit 1; done
