@@ -274,6 +274,16 @@ class RemoteProblem(HeduiError):
     title = "The hub answered with a problem"
 
 
+class RequestBodyLost(HeduiError):
+    """The HTTP server in front of the hub dropped the body of a request that offered a protocol upgrade
+    (``Upgrade: h2c``, as Java's HttpClient sends): run the hub with ``hedui serve`` or ``uvicorn --http h11``.
+    """
+
+    status = 400
+    code = "request_body_lost"
+    title = "The hub's HTTP server dropped the body of this upgrade request; resend it without Upgrade"
+
+
 class HubUnavailable(HeduiError):
     """(Client side) the hub could not be reached or did not answer: connection refused or reset, a timeout,
     a TLS failure, or a gateway in front of it answering 502/503/504 without a problem document."""

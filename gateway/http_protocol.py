@@ -11,21 +11,30 @@ byte received after it, exactly as uvicorn hands a WebSocket upgrade to its WebS
 request keeps the faster httptools parser.
 
 ``hedui serve`` and ``hedui sandbox`` pass :data:`HTTP_PROTOCOL` to uvicorn; running uvicorn by hand, pass
-``--http h11`` (its CLI accepts only its own protocol names).
+``--http h11`` (its CLI accepts only its own protocol names). Where neither was done, :class:`UpgradeBodyGuard`
+(installed by ``create_app``) refuses such a request with ``request_body_lost`` instead of letting it reach an
+endpoint with an empty body, where it would fail with a misleading error.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 
 import httptools
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gateway.api.problems import problem_response
+from gateway.errors import RequestBodyLost
 
 HTTP_PROTOCOL = "gateway.http_protocol:HubHttpProtocol"
 """The ``http`` option of ``uvicorn.Config`` / ``uvicorn.run`` for the hub."""
 
 _log = logging.getLogger("hedui.http")
+_CONTENT_LENGTH = re.compile(rb"[0-9]{1,18}")  # RFC 9110 §8.6: 1*DIGIT (ASCII)
 
 
 class _IgnoringUpgradeH11Protocol(H11Protocol):
@@ -89,3 +98,52 @@ class HubHttpProtocol(HttpToolsProtocol):
         protocol.connection_made(self.transport)
         self.transport.set_protocol(protocol)
         protocol.data_received(b"".join(head) + rest)
+
+
+class UpgradeBodyGuard:
+    """ASGI middleware: a request that offers an upgrade and declares a body, but whose body arrived empty,
+    was served by a protocol that dropped it (uvicorn's httptools without :class:`HubHttpProtocol`); it is
+    answered ``400 request_body_lost`` (and logged) instead of reaching an endpoint with no body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        declared = _declared_length(scope["headers"]) if scope["type"] == "http" else None
+        if not declared or not _offers_upgrade(scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        first = await receive()  # one message uvicorn already holds: nothing is buffered beyond it
+        if first["type"] == "http.request" and not first.get("more_body") and len(first.get("body", b"")) < declared:
+            _log.warning("the HTTP server dropped the body of an upgrade request: serve with %s", HTTP_PROTOCOL)
+            error = RequestBodyLost()
+            await problem_response(error.status, error.code, error.title, error.detail)(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return first
+
+        await self.app(scope, replay, send)
+
+
+def _offers_upgrade(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """RFC 9110 §7.8: an ``Upgrade`` field, announced in ``Connection``."""
+    upgrade, connection = False, False
+    for name, value in headers:
+        if name == b"upgrade":
+            upgrade = True
+        elif name == b"connection":
+            connection |= b"upgrade" in (token.strip().lower() for token in value.split(b","))
+    return upgrade and connection
+
+
+def _declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length" and _CONTENT_LENGTH.fullmatch(value):
+            return int(value)
+    return None

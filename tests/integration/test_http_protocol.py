@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import sys
@@ -17,7 +18,8 @@ import pytest
 import pytest_asyncio
 import uvicorn
 
-from gateway.http_protocol import HTTP_PROTOCOL
+from gateway.app import create_app
+from gateway.http_protocol import HTTP_PROTOCOL, UpgradeBodyGuard
 from gateway.keydir import init_hub_key_dir
 
 # What java.net.http.HttpClient (JDK 11-21, default HTTP_2 version) sends on a plain-HTTP connection.
@@ -44,10 +46,11 @@ async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": answer})
 
 
-@pytest_asyncio.fixture
-async def echo_server() -> AsyncIterator[int]:
+@contextlib.asynccontextmanager
+async def serving(app: Any, http: str) -> AsyncIterator[int]:
+    """A real uvicorn server of ``app`` with the ``http`` protocol on a free port; yields the port."""
     listener = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(echo, http=HTTP_PROTOCOL, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, http=http, log_level="error", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
         assert not task.done(), "the server did not start"
@@ -57,6 +60,12 @@ async def echo_server() -> AsyncIterator[int]:
     finally:
         server.should_exit = True
         await task
+
+
+@pytest_asyncio.fixture
+async def echo_server() -> AsyncIterator[int]:
+    async with serving(echo, HTTP_PROTOCOL) as port:
+        yield port
 
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
@@ -116,6 +125,26 @@ async def test_requests_without_upgrade_are_unchanged(echo_server: int) -> None:
     status, _ = await read_response(reader)
     assert status == b"HTTP/1.1 400 Bad Request"
     writer.close()
+
+
+async def test_a_body_dropped_by_a_plain_httptools_server_is_refused_clearly() -> None:
+    # uvicorn run by hand with its default protocol: the guard create_app installs turns the lost body into
+    # a clear problem instead of an empty form or envelope.
+    async with serving(UpgradeBodyGuard(echo), "httptools") as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(post(b"/oauth2/token", FORM, upgrade=True))
+        status, body = await read_response(reader)
+        writer.close()
+    assert status == b"HTTP/1.1 400 Bad Request"
+    assert json.loads(body)["code"] == "request_body_lost"
+
+    async with serving(UpgradeBodyGuard(echo), HTTP_PROTOCOL) as port:  # the hub's protocol: nothing lost
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for upgrade in (True, False):
+            writer.write(post(b"/oauth2/token", FORM, upgrade=upgrade))
+            assert await read_response(reader) == (b"HTTP/1.1 200 OK", b"POST /oauth2/token " + FORM)
+        writer.close()
+    assert any(middleware.cls is UpgradeBodyGuard for middleware in create_app().user_middleware)
 
 
 def free_port() -> int:
