@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = metrics
+    app.middleware("http")(metrics.count_requests)
     app.middleware("http")(request_context)
     app.add_middleware(UpgradeBodyGuard)  # a body dropped by the HTTP server is refused, not misread
     install_problem_handlers(app)

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from gateway.batch import cli as batch_cli
 from gateway.errors import HeduiError
+from gateway.preflight import config_app, exit_on_configuration_problems, prepare_worker_metrics
 
 app = typer.Typer(help="Hedui (核对): federated means-test verification hub.", no_args_is_help=True)
 keys_app = typer.Typer(help="The hub's key material.", no_args_is_help=True)
@@ -26,6 +27,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(federation_app, name="federation")
 app.add_typer(batch_cli.batch_app, name="batch")
 app.command("worker")(batch_cli.worker)
+app.add_typer(config_app, name="config")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -281,7 +283,10 @@ def serve(
     port: Annotated[int, typer.Option()] = 8080,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
-    """Run the hub (settings from HEDUI_* environment variables)."""
+    """Run the hub (settings from HEDUI_* environment variables). SIGTERM drains: the hub stops accepting,
+    finishes the requests it has started (each verification with its audit entries), then exits."""
+    exit_on_configuration_problems()  # every problem at once, before a port is bound (docs/operations.md)
+    prepare_worker_metrics(workers)  # several workers: /metrics adds up all of them
     import uvicorn
 
     from gateway.http_protocol import HTTP_PROTOCOL

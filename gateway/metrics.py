@@ -3,8 +3,14 @@ purposes, statuses and problem codes."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+from collections.abc import Awaitable, Callable
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from starlette.requests import Request
+from starlette.responses import Response
+
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own switch to multiprocess mode
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -43,6 +49,7 @@ class HubMetrics:
             "1 while a source's circuit breaker is open",
             ["adapter"],
             registry=self.registry,
+            multiprocess_mode="max",  # under several workers: open if any worker's breaker is open
         )
         self.consent_denials = Counter(
             "hedui_consent_denials",
@@ -51,7 +58,10 @@ class HubMetrics:
             registry=self.registry,
         )
         self.audit_tree_size = Gauge(
-            "hedui_audit_tree_size", "Entries in the audit log (read when metrics are scraped)", registry=self.registry
+            "hedui_audit_tree_size",
+            "Entries in the audit log (read when metrics are scraped)",
+            registry=self.registry,
+            multiprocess_mode="max",
         )
         self.problems = Counter(
             "hedui_problems",
@@ -59,3 +69,71 @@ class HubMetrics:
             ["code"],
             registry=self.registry,
         )
+        # Operations (docs/operations.md): what the alert rules of deploy/prometheus/alerts.yaml read.
+        self.http_requests = Counter(
+            "hedui_http_requests",
+            "HTTP responses, by method, route template and status code",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "hedui_ready",
+            "1 while the last readiness check passed",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.readiness_transitions = Counter(
+            "hedui_readiness_transitions",
+            "Times the readiness check changed its answer (ready <-> not ready)",
+            registry=self.registry,
+        )
+        self.audit_checkpoint_tree_size = Gauge(
+            "hedui_audit_checkpoint_tree_size",
+            "Tree size of the latest signed audit checkpoint (read when metrics are scraped)",
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        self.audit_checkpoint_timestamp = Gauge(
+            "hedui_audit_checkpoint_timestamp_seconds",
+            "When the latest audit checkpoint was signed, Unix time (read when metrics are scraped)",
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        self.key_expiry = Gauge(
+            "hedui_key_expiry_timestamp_seconds",
+            "When a hub key reaches its maximum age (HEDUI_KEY_MAX_AGE_DAYS) and must be rotated, Unix time",
+            ["key"],
+            registry=self.registry,
+            multiprocess_mode="min",
+        )
+
+        self._last_ready: bool | None = None
+
+    def exposition(self) -> bytes:
+        """The text format of every metric. Under ``hedui serve --workers N`` (PROMETHEUS_MULTIPROC_DIR set)
+        each worker writes its values to files there and any worker's scrape adds up all of them: counters
+        and histograms summed, gauges by the mode given above."""
+        if os.environ.get(MULTIPROCESS_DIR_ENV):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+    def record_readiness(self, ready: bool) -> None:
+        """The readiness gauge, and a transition counted whenever the answer changes (flapping shows there)."""
+        if self._last_ready is not None and self._last_ready != ready:
+            self.readiness_transitions.inc()
+        self._last_ready = ready
+        self.ready.set(float(ready))
+
+    async def count_requests(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """HTTP middleware: one count per response by route template (never the raw path: it could carry
+        an id), 500 for an exception that escaped the handlers."""
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            self.http_requests.labels(request.method, route, str(status)).inc()

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.errors import InvalidMemberId
 from gateway.ids import MemberId
 
 DEFAULT_HUB_ID = "CN/GOV/11100000MB0348916Y/hub"
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     )
     log_json: bool = Field(False, description="Configure JSON logging at start-up (set by `hedui serve`)")
     migrate_on_start: bool = Field(True, description="Run Alembic migrations when the hub starts")
+    key_max_age_days: float = Field(
+        365, gt=0, description="Rotate a hub key before it is this old (the key expiry metric and alert)"
+    )
 
     queue_url: str = Field(
         "database", description="Work queue of batches: 'database' (the hub's own) or nats://host:port (JetStream)"
@@ -58,4 +62,7 @@ class Settings(BaseSettings):
     @field_validator("hub_id")
     @classmethod
     def _valid_member_id(cls, value: str) -> str:
-        return str(MemberId.parse(value))
+        try:
+            return str(MemberId.parse(value))
+        except InvalidMemberId as exc:  # a ValueError is what pydantic collects with the other fields' errors
+            raise ValueError(exc.detail) from exc

@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.api.deps import hub_of
 from gateway.api.problems import problem_response
+from gateway.scraped import refresh_scraped_metrics
 
 router = APIRouter(tags=["service"])
 
@@ -25,7 +26,9 @@ async def readyz(request: Request) -> dict[str, Any] | JSONResponse:
     """Readiness: the database answers. Agency health is reported but does not gate readiness, because a
     verification with an agency down still completes as ``partial``."""
     hub = hub_of(request)
-    if not await hub.database.ping():
+    ready = await hub.database.ping()
+    hub.metrics.record_readiness(ready)
+    if not ready:
         return problem_response(503, "store_unavailable", "Not ready", "the database does not answer")
     return {"status": "ready", "sources": await hub.broker.health()}
 
@@ -33,8 +36,8 @@ async def readyz(request: Request) -> dict[str, Any] | JSONResponse:
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
     hub = hub_of(request)
-    hub.metrics.audit_tree_size.set(await hub.audit.tree_size())
-    return Response(generate_latest(hub.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    await refresh_scraped_metrics(hub)
+    return Response(hub.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/.well-known/jwks.json")

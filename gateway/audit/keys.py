@@ -9,6 +9,7 @@ client mistakes it for the envelope key, and as a C2SP verifier key string for c
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,8 @@ def init_log_key(key_dir: Path, *, force: bool = False) -> Path:
     if path.exists() and not force:
         raise ConfigurationError(f"the key directory already holds {LOG_KEY_FILE}; refusing to overwrite")
     key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # "iat": creation time, for the key expiry metric (gateway/scraped.py); the published JWK leaves it out.
     jwk = OKPKey.generate_key("Ed25519", {"use": "sig", "alg": "Ed25519"}, auto_kid=True)
-    content = json.dumps(jwk.as_dict(private=True), indent=2).encode("utf-8")
+    content = json.dumps(dict(jwk.as_dict(private=True), iat=int(time.time())), indent=2).encode("utf-8")
     write_private_file(path, content)
     return path

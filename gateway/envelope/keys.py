@@ -222,9 +222,11 @@ class KeyRing:
 
 def _new_keys() -> list[Key]:
     # auto_kid sets "kid" to the RFC 7638 §3 thumbprint (SHA-256 over crv, kty, x; RFC 8037 §2 for OKP).
+    # "iat" (creation, Unix time; RFC 7517 §4 lets other members be added) dates the key for the expiry alert.
+    created = int(time.time())
     signing = OKPKey.generate_key("Ed25519", {"use": "sig", "alg": "Ed25519"}, auto_kid=True)
     encryption = OKPKey.generate_key("X25519", {"use": "enc", "alg": KEY_MANAGEMENT}, auto_kid=True)
-    return [signing, encryption]
+    return [OKPKey.import_key(dict(key.as_dict(private=True), **{"iat": created})) for key in (signing, encryption)]
 
 
 def _jwks_dict(key_set: KeySet, *, private: bool) -> dict[str, Any]:

@@ -11,11 +11,13 @@ from urllib.parse import unquote
 
 import pytest
 
+from tests.markdown import FENCE as _FENCE
+from tests.markdown import github_anchors
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 # Inline links and images: [text](target) / ![alt](target); the target ends at whitespace or ")".
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
-_FENCE = re.compile(r"^(```|~~~)")
 _TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".json", ".toml", ".cfg", ".ini", ".txt", ""}
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
@@ -31,27 +33,6 @@ def _without_code(text: str) -> str:
         if not fenced:
             kept.append(re.sub(r"`[^`]*`", "", line))
     return "\n".join(kept)
-
-
-def github_anchors(markdown: str) -> set[str]:
-    """The fragment ids GitHub gives a document's headings: lower case, punctuation dropped (letters of any
-    script, digits, ``_`` and ``-`` kept), spaces to ``-``; repeats get ``-1``, ``-2``..."""
-    anchors: set[str] = set()
-    seen: dict[str, int] = {}
-    fenced = False
-    for line in markdown.splitlines():
-        if _FENCE.match(line.lstrip()):
-            fenced = not fenced
-            continue
-        heading = re.fullmatch(r"(#{1,6})[ \t]+(.*?)[ \t#]*", line)
-        if fenced or heading is None:
-            continue
-        text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading.group(2))  # a link in a heading keeps its text
-        slug = "".join(ch for ch in text.lower() if ch.isalnum() or ch in "_- ").replace(" ", "-")
-        count = seen.get(slug, 0)
-        seen[slug] = count + 1
-        anchors.add(slug if count == 0 else f"{slug}-{count}")
-    return anchors
 
 
 def relative_links(document: Path) -> list[str]:
