@@ -31,6 +31,7 @@ from sqlalchemy import CursorResult, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit import AuditLog, BatchChanged, VerificationAbandoned
+from gateway.audit.models import AuditEntryRow, AuditSubject
 from gateway.auth import Caller, PurposeCatalog
 from gateway.batch._store import read_connection, write_transaction
 from gateway.batch.models import Batch, BatchItem
@@ -473,32 +474,18 @@ class BatchService:
             if batch.state == "cancelled":
                 await _finish(connection, batch_id, index, state="cancelled", now=now)
                 return
-            if item.state == "running" and item.verification_id is not None:
-                stored = await connection.scalar(
-                    select(Verification.status).where(Verification.verification_id == item.verification_id)
-                )
-                if stored is not None:
-                    # The earlier attempt got as far as storing its report: that is the item's result.
-                    recommendation = await self._stored_recommendation(batch.requester, item.verification_id)
-                    await _finish(
-                        connection,
-                        batch_id,
-                        index,
-                        state="done",
-                        now=now,
-                        outcome=stored,
-                        recommendation=recommendation,
-                        verification_id=item.verification_id,
-                    )
-                    return
-                await self._abandon(connection, batch, item)
+            cut_short = item.state == "running" and item.verification_id is not None
+            if cut_short and await self._recover(connection, batch, item, now):
+                return
+            # Opened before the attempt is recorded: an item that cannot be read fails (and is retried, and
+            # dead-lettered) without leaving an attempt behind.
+            body = self._open_body(batch_id, index, item.request_sealed)
             attempt_id = str(uuid.uuid4())
             await connection.execute(
                 update(BatchItem)
                 .where(BatchItem.batch_id == batch_id, BatchItem.item_index == index)
                 .values(state="running", attempts=BatchItem.attempts + 1, verification_id=attempt_id)
             )
-        body = self._open_body(batch_id, index, item.request_sealed)
         requester = await self._members.get(batch.requester)
         try:
             verification_id, report = await self._verifications.run(
@@ -547,31 +534,50 @@ class BatchService:
                 return
             item, batch = found
             if item.state == "running" and item.verification_id is not None:
-                await self._abandon(connection, batch, item)
+                await self._recover(connection, batch, item, datetime.now(UTC))
             await _finish(connection, batch_id, index, state="failed", now=datetime.now(UTC), error_code=reason)
             await self._audit.append_within(connection, _item_failed(batch, index, reason))
 
-    async def _abandon(self, connection: AsyncConnection, batch: Batch, item: BatchItem) -> None:
-        """``verification.abandoned`` for an attempt whose process died after ``verification.requested``
-        (if it died before, the entry closes nothing but says the attempt ended)."""
+    async def _recover(self, connection: AsyncConnection, batch: Batch, item: BatchItem, now: datetime) -> bool:
+        """An earlier attempt of ``item`` was cut short (its process died). If it got as far as its report
+        and its ``verification.completed`` entry, that is the item's result (True). Otherwise it is closed
+        with ``verification.abandoned`` (False), and a new attempt follows."""
+        verification_id = str(item.verification_id)
         request = validate_household(
             parse_verification_request(self._open_body(batch.batch_id, item.item_index, item.request_sealed))
         )
         pepper = self._keys().subject_pepper
+        refs = tuple(subject_ref(pepper, person.id_number) for person in request.household)
+        stored = await connection.scalar(
+            select(Verification.status).where(Verification.verification_id == verification_id)
+        )
+        if stored is not None and await _completed_in_log(connection, verification_id, refs[0]):
+            await _finish(
+                connection,
+                batch.batch_id,
+                item.item_index,
+                state="done",
+                now=now,
+                outcome=stored,
+                recommendation=await self._stored_recommendation(batch.requester, verification_id),
+                verification_id=verification_id,
+            )
+            return True
         await self._audit.append_within(
             connection,
             VerificationAbandoned(
                 actor=batch.requester,
                 operator=request.operator,
-                verification_id=str(item.verification_id),
+                verification_id=verification_id,
                 case_id=request.case_id,
                 purpose=request.purpose,
                 region=request.region,
-                subject_refs=tuple(subject_ref(pepper, person.id_number) for person in request.household),
+                subject_refs=refs,
                 categories=tuple(request.categories),
                 reason="worker_lost",
             ),
         )
+        return False
 
     async def _stored_recommendation(self, requester: str, verification_id: str) -> str | None:
         caller = Caller(member_id=requester, role="local_mis", region=None, scopes=frozenset())
@@ -591,6 +597,17 @@ def _parse_key(key: str) -> tuple[str, int]:
     if match is None:
         raise InvalidInput("not a batch item key")
     return match[1], int(match[2])
+
+
+async def _completed_in_log(connection: AsyncConnection, verification_id: str, ref: str) -> bool:
+    """Whether ``verification.completed`` of ``verification_id`` is in the log (found through the subject
+    index of one of its subjects, so only that person's few entries are read)."""
+    rows = await connection.execute(
+        select(AuditEntryRow.entry)
+        .join(AuditSubject, AuditSubject.leaf_index == AuditEntryRow.leaf_index)
+        .where(AuditSubject.subject_ref == ref, AuditEntryRow.entry_type == "verification.completed")
+    )
+    return any(json.loads(entry).get("verification_id") == verification_id for (entry,) in rows)
 
 
 def _item_failed(batch: Batch, index: int, reason: str) -> BatchChanged:
