@@ -225,16 +225,28 @@ async def concurrently(
     first: Coroutine[Any, Any, FirstT], second: Coroutine[Any, Any, SecondT]
 ) -> tuple[FirstT, SecondT]:
     """Run two agency calls at once. If one fails the other is cancelled and the failure itself is raised
-    (not an ExceptionGroup), so the broker sees the ``gateway.errors`` class it expects."""
+    (not an ExceptionGroup), so the broker sees the ``gateway.errors`` class it expects.
+
+    Not a TaskGroup: on Python 3.11 a TaskGroup whose child fails calls ``cancel()`` on the *calling* task
+    to abort its body; that request can outlive the group (its ``uncancel`` may run before the pending
+    cancellation is delivered) and then surfaces at the caller's next ``await`` (the broker's retry
+    backoff) as a bare CancelledError that no deadline asked for. ``asyncio.wait`` never cancels the
+    caller: only the children are cancelled, and they are awaited before this returns or raises.
+    """
+    tasks = (asyncio.ensure_future(first), asyncio.ensure_future(second))
     try:
-        async with asyncio.TaskGroup() as group:
-            first_task = group.create_task(first)
-            second_task = group.create_task(second)
-    except ExceptionGroup as failures:
-        failure = failures.exceptions[0]
-        # Keep the failure's own cause (e.g. the aiohttp error); drop the group as context.
-        raise failure from failure.__cause__
-    return first_task.result(), second_task.result()
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            failure = task.exception() if task.done() and not task.cancelled() else None
+            if failure is not None:
+                raise failure
+        return tasks[0].result(), tasks[1].result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        # Wait for the cancelled children (also when the caller itself is being cancelled), so no agency
+        # call outlives the query that started it; their outcomes are already decided above.
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # -- the agency side of the convention (used by the simulated agencies in adapters.testkit) ------------

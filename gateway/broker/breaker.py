@@ -47,6 +47,12 @@ class CircuitBreaker:
             return True
         return False
 
+    def release_trial(self) -> None:
+        """End a call however it ended (called in ``finally``): a half-open trial that recorded neither
+        success nor failure (cancelled, or an error outside the source's fault) frees its slot, so the
+        breaker can never stay half-open with a trial nobody will finish."""
+        self._trial_in_flight = False
+
     def record_success(self) -> None:
         self._failures = 0
         self._opened_at = None

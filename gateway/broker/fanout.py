@@ -45,11 +45,20 @@ class SourceOutcome:
 
 
 class _Source:
+    """One source and everything the broker keeps about it, built once: breaker, retry policy, slots."""
+
     def __init__(self, adapter: Adapter, policy: SourcePolicy) -> None:
         self.adapter = adapter
         self.policy = policy
         self.breaker = CircuitBreaker(policy.breaker_failures, policy.breaker_reset_s)
         self.slots = asyncio.Semaphore(policy.concurrency)
+        # Built once per source; each call runs on a copy (tenacity keeps per-run state on the object).
+        self.retrying = AsyncRetrying(
+            stop=stop_after_attempt(policy.retries + 1),
+            wait=wait_exponential_jitter(multiplier=0.05, max=0.5),
+            retry=retry_if_exception_type(SourceUnavailable),
+            reraise=True,
+        )
 
 
 class Broker:
@@ -81,6 +90,16 @@ class Broker:
             return self._finish(name, category, "unavailable", 0.0, error_code="breaker_open", source=source)
         started = time.perf_counter()
         try:
+            return await self._call(name, category, source, query, started)
+        finally:
+            # Whatever ended the call (an outcome, or this verification being cancelled), a half-open
+            # trial must not stay taken, or the source would be skipped until the process restarts.
+            source.breaker.release_trial()
+
+    async def _call(
+        self, name: str, category: str, source: _Source, query: SourceQuery, started: float
+    ) -> SourceOutcome:
+        try:
             async with asyncio.timeout(source.policy.timeout_s), source.slots:
                 result = await self._fetch_with_retries(source, query)
         except TimeoutError:
@@ -92,6 +111,15 @@ class Broker:
         except SourceProtocolError as exc:
             source.breaker.record_failure()
             return self._finish(name, category, "error", started, error_code=exc.code, source=source)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this verification is being cancelled (client gone, shutdown): not the source's fault
+            # A cancellation nobody asked this task for (a library cancelling the wrong task): the source's
+            # call failed; it must not escape as a CancelledError and turn the verification into a 500.
+            log.error("adapter %s ended with a cancellation nobody requested", name)
+            source.breaker.record_failure()
+            return self._finish(name, category, "error", started, error_code="adapter_error", source=source)
         except Exception:  # an adapter bug must not fail the verification; it is logged without query data
             log.exception("adapter %s raised unexpectedly", name)
             source.breaker.record_failure()
@@ -101,13 +129,7 @@ class Broker:
 
     @staticmethod
     async def _fetch_with_retries(source: _Source, query: SourceQuery) -> SourceResult:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(source.policy.retries + 1),
-            wait=wait_exponential_jitter(multiplier=0.05, max=0.5),
-            retry=retry_if_exception_type(SourceUnavailable),
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in source.retrying.copy():
             with attempt:
                 return await source.adapter.fetch(query)
         raise AssertionError("tenacity returns or re-raises")  # pragma: no cover

@@ -115,3 +115,44 @@ async def test_concurrently_raises_the_first_of_two_failures() -> None:
 
     with pytest.raises((SourceProtocolError, SourceUnavailable)):
         await concurrently(failing(SourceProtocolError()), failing(SourceUnavailable()))
+
+
+async def test_a_failure_leaves_no_cancellation_pending_on_the_caller() -> None:
+    """Issue 11 defect 6: on Python 3.11 a TaskGroup whose child fails cancels the calling task; that
+    request outlived the group and hit the broker's retry backoff as a bare CancelledError (HTTP 500)."""
+    other_started = asyncio.Event()
+
+    async def hangs() -> None:
+        other_started.set()
+        await asyncio.Event().wait()
+
+    async def fails_once_the_other_runs() -> None:
+        await other_started.wait()
+        raise SourceUnavailable("agency answered HTTP 503")
+
+    with pytest.raises(SourceUnavailable):
+        await concurrently(hangs(), fails_once_the_other_runs())
+
+    caller = asyncio.current_task()
+    assert caller is not None and caller.cancelling() == 0
+    await asyncio.sleep(0)  # where the broker's retry backoff waits: no cancellation may arrive here
+    await asyncio.sleep(0)
+
+
+async def test_the_children_are_cancelled_and_awaited_when_the_caller_is_cancelled() -> None:
+    running = asyncio.Event()
+    finished: list[str] = []
+
+    async def hangs(name: str) -> None:
+        try:
+            running.set()
+            await asyncio.Event().wait()
+        finally:
+            finished.append(name)
+
+    caller = asyncio.create_task(concurrently(hangs("first"), hangs("second")))
+    await running.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert sorted(finished) == ["first", "second"]
