@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from adapters.base import AdapterSettings, SourceQuery
 from adapters.http import get_ok, new_session, post_bytes
-from gateway.errors import InvalidInput, SourceProtocolError
+from gateway.errors import InvalidInput, RecordMismatch, SourceProtocolError
 from gateway.ids import id_number_check_char
 
 _SUCCESS_CODE = "0000"
@@ -107,9 +107,11 @@ class BatchQuery(WireModel):
 
 
 class SeqResult(WireModel):
-    """Base of every per-person result: ``seq`` names the person asked about."""
+    """Base of every per-person result: ``seq`` names the position asked about, ``idNumber`` the person the
+    record is about (contract 1.1.0), which must be the number asked about at that position."""
 
     seq: int = Field(ge=0)
+    idNumber: str = Field(pattern=r"^[1-9][0-9]{16}[0-9X]$", repr=False)
 
 
 ResultT = TypeVar("ResultT", bound=SeqResult)
@@ -174,7 +176,8 @@ class JsonAgencyClient:
 
         Raises :class:`SourceUnavailable` (connection error, HTTP 5xx) or :class:`SourceProtocolError`
         (refusal, wrong content type, malformed JSON, shape outside the contract, an answer to another
-        request, or results that do not match the persons asked about one to one).
+        request, or results that do not match the persons asked about one to one), and
+        :class:`RecordMismatch` when a result is about another person than the one asked about at its seq.
         """
         status, content_type, raw = await post_bytes(
             self._open_session(),
@@ -195,9 +198,13 @@ class JsonAgencyClient:
             raise SourceProtocolError(f"agency answer outside its contract: {describe_errors(exc)}") from None
         if answer.requestId != batch.requestId:
             raise SourceProtocolError("agency answer carries another request's requestId")
-        asked = sorted(person.seq for person in batch.persons)
-        if sorted(result.seq for result in answer.data.results) != asked:
+        asked = {person.seq: person.idNumber for person in batch.persons}
+        if sorted(result.seq for result in answer.data.results) != sorted(asked):
             raise SourceProtocolError("agency answer does not hold exactly one result per person asked about")
+        for result in answer.data.results:
+            # Issue 11 defect 7: a position is not a person. Every record kept names the number asked.
+            if result.idNumber != asked[result.seq]:
+                raise RecordMismatch(f"agency answered seq {result.seq} with a record about another person")
         return Answered(as_of=answer.data.asOf, by_seq={result.seq: result for result in answer.data.results})
 
     async def health(self) -> bool:
@@ -283,17 +290,28 @@ def answer_response(query: BatchQuery, as_of: date, results: Sequence[Mapping[st
     return web.json_response(body, dumps=lambda value: json.dumps(value, ensure_ascii=False))
 
 
-# The agency's result about one identity number, without its ``seq`` (e.g. ``{"found": False}``).
+# The agency's result about one identity number, without ``seq`` and ``idNumber`` (e.g. ``{"found": False}``).
 PersonResult = Callable[[str], dict[str, Any]]
+# For a person asked about, and everyone asked about in the same request: whose record to answer with and the
+# number to label it with (fault injection answers with another person's record).
+WhoseRecord = Callable[[str, Sequence[str]], tuple[str, str]]
+
+
+def _same_person(id_number: str, _asked: Sequence[str]) -> tuple[str, str]:
+    return id_number, id_number
 
 
 def create_batch_query_app(
-    as_of: date, endpoints: Mapping[str, PersonResult], middlewares: Iterable[Middleware]
+    as_of: date,
+    endpoints: Mapping[str, PersonResult],
+    middlewares: Iterable[Middleware],
+    whose_record: WhoseRecord = _same_person,
 ) -> web.Application:
     """An agency following the convention: ``GET /health`` and a batch query endpoint per path of ``endpoints``.
 
-    Each endpoint answers every person asked about with ``{"seq": seq}`` followed by the fields of its
-    :data:`PersonResult` for the person's identity number, in request order.
+    Each endpoint answers every person asked about with ``{"seq": seq, "idNumber": number}`` followed by the
+    fields of its :data:`PersonResult` for the person's identity number, in request order. ``whose_record``
+    lets fault injection answer with another person's record.
     """
 
     async def health(_: web.Request) -> web.Response:
@@ -302,7 +320,11 @@ def create_batch_query_app(
     def batch_query(person_result: PersonResult) -> Handler:
         async def answer(request: web.Request) -> web.Response:
             query = await read_batch_query(request)
-            results = [{"seq": ref.seq} | person_result(ref.idNumber) for ref in query.persons]
+            results = []
+            asked = [ref.idNumber for ref in query.persons]
+            for ref in query.persons:
+                record_of, label = whose_record(ref.idNumber, asked)
+                results.append({"seq": ref.seq, "idNumber": label} | person_result(record_of))
             return answer_response(query, as_of, results)
 
         return answer

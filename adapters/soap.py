@@ -34,7 +34,7 @@ from adapters.base import AdapterSettings, Fact, Provenance, SourceQuery, Source
 from adapters.http import get_ok, new_session, read_limited
 from adapters.xmlsafe import load_schema, parse_xml, validate
 from gateway.contracts import CONTRACTS_DIR
-from gateway.errors import ConfigurationError, SourceProtocolError, SourceUnavailable
+from gateway.errors import ConfigurationError, RecordMismatch, SourceProtocolError, SourceUnavailable
 
 SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"  # SOAP 1.1 §4.1.2 (envelope versioning)
 
@@ -56,13 +56,16 @@ def amount_value(amount: Decimal) -> int | float:
 def records_by_id_number(records: Iterable[Any], asked: Collection[str], agency: str) -> dict[str, Any]:
     """Index the per-person records of an answer by identity number, one record per number asked.
 
-    A record about a number that was not asked, a duplicate, or a missing record breaks the contract.
+    A record about a number that was not asked is another person's record (:class:`RecordMismatch`); a
+    duplicate or a missing record breaks the contract.
     """
     indexed: dict[str, Any] = {}
     for record in records:
         id_number = record.IdNumber
-        if id_number not in asked or id_number in indexed:
-            raise SourceProtocolError(f"{agency} answered with a record that does not match the request")
+        if id_number not in asked:
+            raise RecordMismatch(f"{agency} answered with a record about a person not asked about")
+        if id_number in indexed:
+            raise SourceProtocolError(f"{agency} answered twice about one person")
         indexed[id_number] = record
     if len(indexed) != len(asked):
         raise SourceProtocolError(f"{agency} did not answer for every person asked")

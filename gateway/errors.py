@@ -221,6 +221,14 @@ class SourceProtocolError(SourceError):
     title = "An agency answered outside its contract"
 
 
+class RecordMismatch(SourceProtocolError):
+    """The agency answered with a record about someone else: it names another identity number, or what it
+    says contradicts what the asked number itself encodes (GB 11643 birth date and sex)."""
+
+    code = "record_mismatch"
+    title = "An agency answered with another person's record"
+
+
 class StoreUnavailable(HeduiError):
     status = 503
     code = "store_unavailable"

@@ -12,6 +12,7 @@ from adapters.xmlsafe import parse_xml, validate
 from gateway.errors import (
     InvalidCreditCode,
     InvalidInput,
+    RecordMismatch,
     SourceProtocolError,
     SourceUnavailable,
 )
@@ -100,6 +101,9 @@ def _facts(query: SourceQuery, root: etree._Element) -> tuple[Fact, ...]:
     facts: list[Fact] = []
     for member in query.members:
         answer = answers[member.index]
+        # Issue 11 defect 7: a ref is a position, not a person. Keep records only about the number asked.
+        if answer.get("taxpayerId") != member.id_number.upper():
+            raise RecordMismatch(f"tax answer for ref {member.index} is about another taxpayer")
         if answer.find(qname("noRecord")) is None:
             facts.extend(_person_facts(member.index, answer, months))
     return tuple(facts)

@@ -71,4 +71,10 @@ def create_app(population: Population, faults: FaultInjector) -> web.Application
     """The agency's aiohttp application; start it with ``adapters.testkit.server.start_agency``."""
     agency = _Housing(population)
     endpoints = {REAL_ESTATE_PATH: agency.real_estate_result, PROVIDENT_FUND_PATH: agency.provident_fund_result}
-    return create_batch_query_app(population.as_of, endpoints, [faults.middleware])
+    people = [person.id_number for household in population.households for person in household.members]
+    return create_batch_query_app(
+        population.as_of,
+        endpoints,
+        [faults.middleware],
+        lambda id_number, asked: faults.whose_record(id_number, people, asked),
+    )

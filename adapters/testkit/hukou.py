@@ -91,4 +91,10 @@ def create_app(population: Population, faults: FaultInjector) -> web.Application
     """The agency's aiohttp application; start it with ``adapters.testkit.server.start_agency``."""
     agency = _PublicSecurity(population)
     endpoints = {REGISTER_PATH: agency.register_result, VEHICLES_PATH: agency.vehicle_result}
-    return create_batch_query_app(population.as_of, endpoints, [faults.middleware])
+    people = [person.id_number for household in population.households for person in household.members]
+    return create_batch_query_app(
+        population.as_of,
+        endpoints,
+        [faults.middleware],
+        lambda id_number, asked: faults.whose_record(id_number, people, asked),
+    )

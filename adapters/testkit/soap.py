@@ -144,13 +144,20 @@ def create_id_number_query_app(
     """
     prefix = namespace.prefix
     prefixes = {prefix: namespace.uri}
+    people = [person.id_number for household in population.households for person in household.members]
 
     def query(request: etree._Element) -> etree._Element:
         answer = etree.Element(namespace.qname(f"{operation}Response"), nsmap=prefixes)
         request_id = request.findtext(f"{prefix}:RequestHeader/{prefix}:RequestId", namespaces=prefixes) or ""
         answer.append(_response_header(namespace, request_id, population.as_of))
-        for id_number in request.iterfind(f"{prefix}:IdNumber", namespaces=prefixes):
-            answer.append(person_record(population, str(id_number.text)))
+        asked = [str(element.text) for element in request.iterfind(f"{prefix}:IdNumber", namespaces=prefixes)]
+        for id_number in asked:
+            record_of, label = faults.whose_record(id_number, people, asked)
+            record = person_record(population, record_of)
+            named = record.find(namespace.qname("IdNumber"))
+            if named is not None:  # the record names its person (fault injection may relabel it)
+                named.text = label
+            answer.append(record)
         return answer
 
     service = SoapService(

@@ -34,7 +34,7 @@ _MAX_MESSAGE_CHARS = 500  # incomeQueryError/message maxLength in the response X
 
 def create_app(population: Population, faults: FaultInjector) -> web.Application:
     """The tax agency's aiohttp application, answering from ``population``, with ``faults`` applied."""
-    agency = _TaxAgency(population)
+    agency = _TaxAgency(population, faults)
     app = web.Application(middlewares=[faults.middleware], client_max_size=_MAX_REQUEST_BYTES)
     app.router.add_get("/health", _health)
     app.router.add_post("/xml/income-query", agency.income_query)
@@ -46,12 +46,14 @@ async def _health(_request: web.Request) -> web.Response:
 
 
 class _TaxAgency:
-    def __init__(self, population: Population) -> None:
+    def __init__(self, population: Population, faults: FaultInjector) -> None:
         self._population = population
+        self._faults = faults
         self._ledger_index = {month: index for index, month in enumerate(reporting_months(population.as_of))}
         # Record ids are keyed digests, opaque like a real bureau's sequence numbers: an unkeyed hash of an
         # identity number could be reversed by trying every number.
         self._record_key = secrets.token_bytes(32)
+        self._people = [person.id_number for household in population.households for person in household.members]
 
     async def income_query(self, request: web.Request) -> web.Response:
         if request.content_type not in _XML_MEDIA_TYPES:
@@ -78,9 +80,12 @@ class _TaxAgency:
         _text(root, "asOf", as_of.isoformat())
         etree.SubElement(root, qname("window"), {"from": months[0], "to": months[-1]})
         _text(root, "issuedAt", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-        for asked in query.iterfind(f"{qname('persons')}/{qname('person')}"):
-            answer = etree.SubElement(root, qname("person"), ref=asked.get("ref"))
-            person = self._population.person(asked.findtext(qname("idNumber")))
+        persons = list(query.iterfind(f"{qname('persons')}/{qname('person')}"))
+        asked_numbers = [str(asked.findtext(qname("idNumber"))) for asked in persons]
+        for asked, id_number in zip(persons, asked_numbers, strict=True):
+            record_of, label = self._faults.whose_record(id_number, self._people, asked_numbers)
+            answer = etree.SubElement(root, qname("person"), ref=asked.get("ref"), taxpayerId=label)
+            person = self._population.person(record_of)
             if person is None:
                 etree.SubElement(answer, qname("noRecord"))
             else:

@@ -3,6 +3,9 @@
 Each source gets its own deadline, bounded retries with jittered exponential backoff for connection
 failures (queries are reads, so retrying is safe), a circuit breaker and a concurrency limit. A failing
 source never fails the verification: it comes back with a status, and the report becomes ``partial``.
+A source whose answer is about another person (the adapter's check, or the hub's own cross-check of birth
+date and sex against the identity number) is ``error`` with the reason ``record_mismatch``, and none of its
+facts are used.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from adapters.base import Adapter, SourceQuery, SourceResult
 from gateway.broker.breaker import BreakerState, CircuitBreaker
+from gateway.broker.crosscheck import check_record_identity
 from gateway.errors import SourceProtocolError, SourceUnavailable
 from gateway.metrics import HubMetrics
 
@@ -102,6 +106,7 @@ class Broker:
         try:
             async with asyncio.timeout(source.policy.timeout_s), source.slots:
                 result = await self._fetch_with_retries(source, query)
+            check_record_identity(query, result)
         except TimeoutError:
             source.breaker.record_failure()
             return self._finish(name, category, "timeout", started, error_code="timeout", source=source)

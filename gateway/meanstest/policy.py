@@ -5,7 +5,8 @@ and rules; each rule is ``value op threshold`` with both sides written in CEL ov
 :func:`decide` evaluates a policy for one household and returns every rule's result with its value, threshold
 and a Chinese and English explanation, and a recommendation:
 
-- ``review`` when a flag the policy sends to review is raised (or a flag the policy does not know), when an
+- ``review`` when a flag the policy sends to review is raised (or a flag the policy does not know, or
+  ``record_mismatch``, which no policy can make less than a review), when an
   indicator a rule needs is unknown (its source did not answer: ``None``) or when a rule cannot be evaluated;
 - otherwise ``ineligible`` when a rule fails, ``eligible`` when every rule holds.
 
@@ -28,6 +29,7 @@ import cel
 from gateway.errors import ConfigurationError, InvalidInput, PolicyNotFound
 from gateway.meanstest.policy_load import CEL_ERRORS, read_policy_file, read_policy_files
 from gateway.meanstest.policy_model import (
+    ALWAYS_REVIEW_FLAGS,
     HOUSEHOLD_VARIABLES,
     SEVERE_DISABILITY_GRADES,
     SOURCE_NAMES,
@@ -402,9 +404,10 @@ def decide(policy: Policy, inputs: PolicyInputs) -> Decision:
                 )
             )
         else:
-            if treatment.action == "review":
+            review = treatment.action == "review" or flag in ALWAYS_REVIEW_FLAGS
+            if review:
                 review_flags.append(flag)
-            flag_reasons.append(Reason("review_flag" if treatment.action == "review" else "flag", treatment.text, flag))
+            flag_reasons.append(Reason("review_flag" if review else "flag", treatment.text, flag))
 
     recommendation: Recommendation
     if review_flags or undecided:

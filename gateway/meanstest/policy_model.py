@@ -37,6 +37,11 @@ SOURCE_NAMES: Mapping[str, tuple[str, str]] = {
 }
 _INT_UNITS = frozenset({"persons", "count"})
 
+# Raised by the hub when an agency answered with another person's record (issue 11 defect 7). A policy may
+# describe it, but can never make it less than a review: the household's data is not about the household.
+RECORD_MISMATCH_FLAG = "record_mismatch"
+ALWAYS_REVIEW_FLAGS = frozenset({RECORD_MISMATCH_FLAG})
+
 
 @dataclass(frozen=True, slots=True)
 class Text:

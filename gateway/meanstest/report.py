@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.broker import SourceOutcome
+from gateway.errors import RecordMismatch
 from gateway.meanstest.indicators import HouseholdFacts
+from gateway.meanstest.policy_model import RECORD_MISMATCH_FLAG
 from gateway.meanstest.request import VerificationRequest
 from gateway.registry import DUPLICATE_FLAG, DuplicateFinding
 
@@ -56,6 +58,8 @@ def build_report(
 ) -> dict[str, Any]:
     complete = all(outcome.status == "ok" for outcome in outcomes)
     flags = data_flags(facts)
+    if any(outcome.error_code == RecordMismatch.code for outcome in outcomes):
+        flags.append(RECORD_MISMATCH_FLAG)  # a source answered about someone else: never eligible
     if duplicates:
         flags.append(DUPLICATE_FLAG)
     return {

@@ -46,6 +46,7 @@ WIDOWER = _id("51050219400312001")  # died 2026-03-01, entry never cancelled: de
 MOVED_AWAY = _id("51050219700101003")  # entry cancelled (on_register False)
 UNKNOWN = _id("45090219900101003")  # not in the population at all
 ALL_IDS = (HEAD, SPOUSE, DAUGHTER, WIDOWER, MOVED_AWAY, UNKNOWN)
+OTHER_PERSON = SPOUSE
 
 POPULATION = Population.of(
     seed=7,
@@ -427,7 +428,15 @@ HOSTILE: dict[str, Mutation] = {
     "a person not asked about": lambda body: _with_results(body, [body["data"]["results"][0] | {"seq": 1}]),
     "an unknown field": lambda body: _as_json(body | {"extra": 1}),
     "an identity number as a key": lambda body: _as_json(body | {HEAD: "张建国"}),
-    "found without a person": lambda body: _with_results(body, [{"seq": 0, "found": True}]),
+    "found without a person": lambda body: _with_results(
+        body, [body["data"]["results"][0] | {"seq": 0, "found": True}]
+    ),
+    "no identity number": lambda body: _with_results(
+        body, [{k: v for k, v in body["data"]["results"][0].items() if k != "idNumber"}]
+    ),
+    "another person's record": lambda body: _with_results(
+        body, [body["data"]["results"][0] | {"idNumber": OTHER_PERSON}]
+    ),
     "a failure code": lambda body: _as_json(body | {"code": "9999"}),
     "a string for a number": lambda body: _with_results(body, [body["data"]["results"][0] | {"seq": "0"}]),
     "a timestamp for a date": lambda body: _as_json(body | {"data": body["data"] | {"asOf": "2026-07-01T00:00:00"}}),
@@ -441,9 +450,9 @@ async def _hostile_agency(mutate: Mutation) -> RunningAgency:
     async def answer(request: web.Request) -> web.Response:
         query = await request.json()
         results = [
-            {"seq": person["seq"], "found": False}
+            {"seq": person["seq"], "idNumber": person["idNumber"], "found": False}
             if request.path == REGISTER
-            else {"seq": person["seq"], "vehicles": []}
+            else {"seq": person["seq"], "idNumber": person["idNumber"], "vehicles": []}
             for person in query["persons"]
         ]
         body = {

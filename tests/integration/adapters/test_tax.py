@@ -17,7 +17,7 @@ from adapters.testkit.population import Business, Household, Person, Population
 from adapters.testkit.server import RunningAgency, start_agency
 from adapters.testkit.tax import create_app
 from adapters.xmlsafe import load_schema, parse_xml, validate
-from gateway.errors import InvalidInput, SourceProtocolError, SourceUnavailable
+from gateway.errors import InvalidInput, RecordMismatch, SourceProtocolError, SourceUnavailable
 from gateway.ids import credit_code_check_char, id_number_check_char
 
 AS_OF = date(2026, 7, 1)
@@ -129,7 +129,12 @@ async def serve() -> AsyncIterator[Serve]:
 
 
 def _result_doc(
-    *, months: tuple[str, ...] = MONTHS, request_id: str = REQUEST_ID, wages: str = "0.00", business: str = ""
+    *,
+    months: tuple[str, ...] = MONTHS,
+    request_id: str = REQUEST_ID,
+    wages: str = "0.00",
+    business: str = "",
+    taxpayer: str | None = None,
 ) -> bytes:
     """A minimal answer about one person (ref 0); each test breaks one thing in it."""
     month_xml = "".join(
@@ -141,7 +146,8 @@ def _result_doc(
         f'<?xml version="1.0" encoding="UTF-8"?><incomeQueryResult xmlns="{NAMESPACE}" version="1">'
         f"<requestId>{request_id}</requestId><asOf>2026-07-01</asOf>"
         '<window from="2025-07" to="2026-06"/><issuedAt>2026-07-01T08:00:00Z</issuedAt>'
-        f'<person ref="0">{month_xml}{business}<medicalExpenses12m>0.00</medicalExpenses12m></person>'
+        f'<person ref="0" taxpayerId="{taxpayer or WORKER.id_number}">'
+        f"{month_xml}{business}<medicalExpenses12m>0.00</medicalExpenses12m></person>"
         "</incomeQueryResult>"
     ).encode()
 
@@ -373,6 +379,16 @@ async def test_valid_answer_that_does_not_fit_the_request_is_a_protocol_error(
 
     with pytest.raises(SourceProtocolError, match=reason):
         await tax.fetch(_query(WORKER))
+
+
+async def test_records_about_another_taxpayer_are_a_record_mismatch(serve: Serve) -> None:
+    """Issue 11 defect 7: ``ref`` is a position; the records are kept only when ``taxpayerId`` names the
+    number asked about there."""
+    tax = await serve(_result_doc(taxpayer=RETIREE.id_number))
+
+    with pytest.raises(RecordMismatch, match="another taxpayer") as raised:
+        await tax.fetch(_query(WORKER))
+    assert WORKER.id_number not in str(raised.value) and RETIREE.id_number not in str(raised.value)
 
 
 async def test_refusal_reports_the_agency_error_code(serve: Serve) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from gateway.meanstest.policy import (
     load_policies,
     load_policy,
 )
+from gateway.meanstest.policy_model import FlagTreatment, Text
 
 POLICIES = CONTRACTS_DIR / "policies"
 AS_OF = date(2026, 10, 31)
@@ -351,3 +353,17 @@ def test_two_policies_with_one_id_are_refused(policies: PolicySet) -> None:
     dibao: Policy = policies.get("110101/dibao")
     with pytest.raises(ConfigurationError, match="two policies"):
         PolicySet([dibao, dibao])
+
+
+def test_record_mismatch_is_a_review_whatever_the_policy_says(policies: PolicySet) -> None:
+    """Issue 11 defect 7: a household whose data came partly from another person is never eligible, even
+    under a policy that would only note the flag."""
+    dibao = policies.get("110101/dibao")
+    assert decide(dibao, PolicyInputs.of(indicators(), [])).recommendation == "eligible"
+    assert decide(dibao, PolicyInputs.of(indicators(), ["record_mismatch"])).recommendation == "review"
+    lenient = replace(
+        dibao, flags={**dibao.flags, "record_mismatch": FlagTreatment("inform", Text("仅提示", "note only"))}
+    )
+    decision = decide(lenient, PolicyInputs.of(indicators(), ["record_mismatch"]))
+    assert decision.recommendation == "review"
+    assert [reason.code for reason in decision.reasons if reason.subject == "record_mismatch"] == ["review_flag"]

@@ -31,7 +31,7 @@ SHOP = HOME | {"recordId": "BDC2", "certificateNo": "桂（2020）玉林市不�
 
 def test_each_certificate_is_one_fact_of_its_usage() -> None:
     result = RealEstateResult.model_validate_json(
-        json.dumps({"seq": 4, "properties": [HOME, SHOP | {"buildingArea": 30}]})
+        json.dumps({"seq": 4, "idNumber": "11010519491231002X", "properties": [HOME, SHOP | {"buildingArea": 30}]})
     )
 
     assert property_facts(4, result) == [
@@ -51,15 +51,23 @@ def test_each_certificate_is_one_fact_of_its_usage() -> None:
 
 
 def test_no_holdings_no_facts() -> None:
-    assert property_facts(0, RealEstateResult.model_validate_json('{"seq": 0, "properties": []}')) == []
+    assert (
+        property_facts(
+            0, RealEstateResult.model_validate_json('{"seq": 0, "idNumber": "11010519491231002X", "properties": []}')
+        )
+        == []
+    )
 
 
 def test_a_fund_account_gives_its_balance_and_no_account_gives_nothing() -> None:
     account = FundResult.model_validate_json(
-        '{"seq": 1, "found": true, "account": {"recordId": "G1", "balance": 10.5}}'
+        '{"seq": 1, "idNumber": "11010519491231002X", "found": true, "account": {"recordId": "G1", "balance": 10.5}}'
     )
     assert fund_facts(1, account) == [Fact("provident_fund.balance", 1, 10.5, record_id="G1")]
-    assert fund_facts(1, FundResult.model_validate_json('{"seq": 1, "found": false}')) == []
+    assert (
+        fund_facts(1, FundResult.model_validate_json('{"seq": 1, "idNumber": "11010519491231002X", "found": false}'))
+        == []
+    )
 
 
 # -- the wire models refuse exactly what the OpenAPI document refuses (for these cases) --------------------
@@ -80,9 +88,17 @@ def _answer(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-ESTATE_ANSWER = _answer([{"seq": 0, "properties": [HOME, SHOP]}, {"seq": 1, "properties": []}])
+ESTATE_ANSWER = _answer(
+    [
+        {"seq": 0, "idNumber": "11010519491231002X", "properties": [HOME, SHOP]},
+        {"seq": 1, "idNumber": "11010519491231002X", "properties": []},
+    ]
+)
 FUND_ANSWER = _answer(
-    [{"seq": 0, "found": True, "account": {"recordId": "GJJ1", "balance": 23456}}, {"seq": 1, "found": False}]
+    [
+        {"seq": 0, "idNumber": "11010519491231002X", "found": True, "account": {"recordId": "GJJ1", "balance": 23456}},
+        {"seq": 1, "idNumber": "11010519491231002X", "found": False},
+    ]
 )
 
 

@@ -30,7 +30,9 @@ def _entry(**changes: Any) -> RegisterResult:
         "hukouRegion": "450902",
         "relationCode": "10",
     } | changes
-    return RegisterResult.model_validate_json(json.dumps({"seq": 3, "found": True, "person": person}))
+    return RegisterResult.model_validate_json(
+        json.dumps({"seq": 3, "idNumber": "11010519491231002X", "found": True, "person": person})
+    )
 
 
 @pytest.mark.parametrize(
@@ -84,7 +86,7 @@ def test_an_unknown_or_unstated_sex_gives_no_sex_fact(code: str) -> None:
 
 
 def test_a_person_not_found_is_not_registered() -> None:
-    result = RegisterResult.model_validate_json('{"seq": 2, "found": false}')
+    result = RegisterResult.model_validate_json('{"seq": 2, "idNumber": "11010519491231002X", "found": false}')
     assert register_facts(2, result) == [Fact("person.registered", 2, False)]
 
 
@@ -93,9 +95,11 @@ def test_vehicles_are_counted_and_summed() -> None:
         {"recordId": "CL1", "plateNumber": "桂K12345", "plateType": "02", "assessedValue": 80000},
         {"recordId": "CL2", "plateNumber": "桂K54321", "plateType": "01", "assessedValue": 12500.5},
     ]
-    result = VehicleResult.model_validate_json(json.dumps({"seq": 1, "vehicles": vehicles}))
+    result = VehicleResult.model_validate_json(
+        json.dumps({"seq": 1, "idNumber": "11010519491231002X", "vehicles": vehicles})
+    )
     assert vehicle_facts(1, result) == [Fact("vehicle.count", 1, 2), Fact("vehicle.value", 1, 92500.5)]
-    none = VehicleResult.model_validate_json('{"seq": 1, "vehicles": []}')
+    none = VehicleResult.model_validate_json('{"seq": 1, "idNumber": "11010519491231002X", "vehicles": []}')
     assert vehicle_facts(1, none) == [Fact("vehicle.count", 1, 0), Fact("vehicle.value", 1, 0)]
 
 
@@ -117,6 +121,7 @@ REGISTER_ANSWER: dict[str, Any] = {
         "results": [
             {
                 "seq": 0,
+                "idNumber": "11010519491231002X",
                 "found": True,
                 "person": {
                     "recordId": "RK0000000001",
@@ -130,10 +135,11 @@ REGISTER_ANSWER: dict[str, Any] = {
             },
             {
                 "seq": 1,
+                "idNumber": "11010519491231002X",
                 "found": True,
                 "person": {"recordId": "RK2", "registerStatus": "CANCELLED", "sexCode": "2", "birthDate": "1980-02-29"},
             },
-            {"seq": 2, "found": False},
+            {"seq": 2, "idNumber": "11010519491231002X", "found": False},
         ],
     },
 }
@@ -144,8 +150,12 @@ VEHICLE_ANSWER: dict[str, Any] = {
     "data": {
         "asOf": "2026-07-01",
         "results": [
-            {"seq": 0, "vehicles": [{"recordId": "CL1", "plateNumber": "京A1", "plateType": "02", "assessedValue": 1}]},
-            {"seq": 1, "vehicles": []},
+            {
+                "seq": 0,
+                "idNumber": "11010519491231002X",
+                "vehicles": [{"recordId": "CL1", "plateNumber": "京A1", "plateType": "02", "assessedValue": 1}],
+            },
+            {"seq": 1, "idNumber": "11010519491231002X", "vehicles": []},
         ],
     },
 }
