@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
