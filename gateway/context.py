@@ -21,6 +21,7 @@ from gateway.auth import (
 )
 from gateway.batch.runtime import BatchRuntime
 from gateway.broker import Broker, SourcePolicy, load_adapters
+from gateway.broker.quota import open_limiter
 from gateway.consent import ConsentService
 from gateway.contracts import CONTRACTS_DIR
 from gateway.envelope import HubKeys, KeyRing, OpenedMessage, SqlReplayCache, open_envelope
@@ -117,6 +118,10 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
             breaker_reset_s=settings.breaker_reset_s,
         ),
         metrics,
+        # Agency quotas (DESIGN §7/§10): shared by every process on Redis, else per process.
+        open_limiter(settings.agency_quotas, settings.redis_url, namespace=f"hedui:{settings.hub_id}")
+        if settings.agency_quotas
+        else None,
     )
     external = None
     if settings.external_issuer:

@@ -221,12 +221,27 @@ class SourceProtocolError(SourceError):
     title = "An agency answered outside its contract"
 
 
+class QuotaUnavailable(SourceUnavailable):
+    """The shared agency quota (Redis) cannot be checked, so the agency is not called (fail closed)."""
+
+    code = "quota_unavailable"
+    title = "An agency's shared quota cannot be checked"
+
+
 class RecordMismatch(SourceProtocolError):
     """The agency answered with a record about someone else: it names another identity number, or what it
     says contradicts what the asked number itself encodes (GB 11643 birth date and sex)."""
 
     code = "record_mismatch"
     title = "An agency answered with another person's record"
+
+
+class NotReady(HeduiError):
+    """``/readyz``: a configured source is unreachable (and not marked optional), or none is configured."""
+
+    status = 503
+    code = "not_ready"
+    title = "Not ready"
 
 
 class StoreUnavailable(HeduiError):

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.broker.quota import AgencyQuota
 from gateway.errors import InvalidMemberId
 from gateway.ids import MemberId
 
@@ -58,6 +59,17 @@ class Settings(BaseSettings):
     batch_max_items: int = Field(10_000, ge=1, le=10_000, description="Items per batch submission call")
     batch_max_envelope_bytes: int = Field(33_554_432, description="Largest batch submission envelope accepted")
     batch_workers: int = Field(0, ge=0, description="Items processed concurrently inside the hub process (0: none)")
+    redis_url: str | None = Field(
+        None, description="Redis for state shared by hub processes (agency quotas); none: per-process state"
+    )
+    agency_quotas: dict[str, AgencyQuota] = Field(
+        default_factory=dict,
+        description='Adapter name -> quota, e.g. {"tax": {"rate_per_s": 20, "concurrency": 8}} (docs/reliability.md)',
+    )
+    optional_sources: list[str] = Field(
+        default_factory=list,
+        description="Sources /readyz does not wait for (JSON list); every other configured source must answer",
+    )
 
     @field_validator("hub_id")
     @classmethod

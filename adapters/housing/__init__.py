@@ -23,6 +23,7 @@ class HousingAdapter:
 
     name = "housing"
     categories = frozenset({"housing"})
+    calls_per_fetch = 2  # real estate and provident fund: two requests against the agency's quota
 
     def __init__(self, base_url: str, settings: AdapterSettings | None = None) -> None:
         self._client = JsonAgencyClient(base_url, settings or AdapterSettings())

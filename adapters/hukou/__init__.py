@@ -25,6 +25,7 @@ class HukouAdapter:
 
     name = "hukou"
     categories = frozenset({"hukou"})
+    calls_per_fetch = 2  # register and vehicles: two requests against the agency's quota
 
     def __init__(self, base_url: str, settings: AdapterSettings | None = None) -> None:
         self._client = JsonAgencyClient(base_url, settings or AdapterSettings())

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.api.deps import hub_of
 from gateway.api.problems import problem_response
+from gateway.errors import NotReady
 from gateway.scraped import refresh_scraped_metrics
 
 router = APIRouter(tags=["service"])
@@ -23,14 +24,26 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=None)
 async def readyz(request: Request) -> dict[str, Any] | JSONResponse:
-    """Readiness: the database answers. Agency health is reported but does not gate readiness, because a
-    verification with an agency down still completes as ``partial``."""
+    """Readiness (issue 11 defect 12): the database answers, at least one source is configured, and every
+    configured source answers its health check unless it is listed in ``HEDUI_OPTIONAL_SOURCES``. A
+    verification with a source down would still complete as ``partial``, but a replica that cannot reach
+    a required agency should not be sent traffic while others can."""
     hub = hub_of(request)
-    ready = await hub.database.ping()
-    hub.metrics.record_readiness(ready)
-    if not ready:
+    if not await hub.database.ping():
+        hub.metrics.record_readiness(False)
         return problem_response(503, "store_unavailable", "Not ready", "the database does not answer")
-    return {"status": "ready", "sources": await hub.broker.health()}
+    readiness = await hub.broker.readiness(hub.settings.agencies, set(hub.settings.optional_sources))
+    hub.metrics.record_readiness(readiness.ready)
+    if not readiness.ready:
+        return problem_response(
+            503,
+            NotReady.code,
+            NotReady.title,
+            "a required source is not reachable",
+            reasons=list(readiness.reasons),
+            sources=readiness.sources,
+        )
+    return {"status": "ready", "sources": readiness.sources}
 
 
 @router.get("/metrics")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
@@ -21,7 +21,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from adapters.base import Adapter, SourceQuery, SourceResult
 from gateway.broker.breaker import BreakerState, CircuitBreaker
 from gateway.broker.crosscheck import check_record_identity
-from gateway.errors import SourceProtocolError, SourceUnavailable
+from gateway.broker.quota import Priority, QuotaLimiter
+from gateway.errors import QuotaUnavailable, SourceProtocolError, SourceUnavailable
 from gateway.metrics import HubMetrics
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,13 @@ class SourcePolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Readiness:
+    ready: bool
+    sources: dict[str, bool]
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SourceOutcome:
     """What one source contributed: ``status`` is ok, error, timeout or unavailable (docs/architecture.md §6)."""
 
@@ -46,6 +54,16 @@ class SourceOutcome:
     latency_ms: int
     result: SourceResult | None = None
     error_code: str | None = None
+
+
+@dataclass(slots=True)
+class _Call:
+    """One source call of one verification, as the quota sees it."""
+
+    agency: str
+    priority: Priority
+    cost: int
+    waiting_for_quota: bool = False
 
 
 class _Source:
@@ -71,21 +89,30 @@ class Broker:
         adapters: Mapping[str, Adapter],
         policy: SourcePolicy | None = None,
         metrics: HubMetrics | None = None,
+        limiter: QuotaLimiter | None = None,
     ) -> None:
+        """``limiter`` (owned: closed by :meth:`aclose`) applies the agencies' quotas to every call."""
         policy = policy or SourcePolicy()
+        self._limiter = limiter
         self._sources = {name: _Source(adapter, policy) for name, adapter in adapters.items()}
         self._by_category = {category: name for name, adapter in adapters.items() for category in adapter.categories}
         self._metrics = metrics
+        self._last_reasons: tuple[str, ...] | None = None
 
     @property
     def adapters(self) -> dict[str, Adapter]:
         return {name: source.adapter for name, source in self._sources.items()}
 
-    async def fan_out(self, query: SourceQuery, categories: Sequence[str]) -> list[SourceOutcome]:
-        """Ask every source serving ``categories`` at once; outcomes come back in ``categories`` order."""
-        return list(await asyncio.gather(*(self._ask(category, query) for category in categories)))
+    async def fan_out(
+        self, query: SourceQuery, categories: Sequence[str], priority: Priority = Priority.INTERACTIVE
+    ) -> list[SourceOutcome]:
+        """Ask every source serving ``categories`` at once; outcomes come back in ``categories`` order.
 
-    async def _ask(self, category: str, query: SourceQuery) -> SourceOutcome:
+        ``priority`` orders calls under the agencies' quotas: bulk re-verification passes ``BATCH``.
+        """
+        return list(await asyncio.gather(*(self._ask(category, query, priority) for category in categories)))
+
+    async def _ask(self, category: str, query: SourceQuery, priority: Priority) -> SourceOutcome:
         name = self._by_category.get(category)
         if name is None:
             return self._finish(category, category, "unavailable", 0.0, error_code="no_adapter")
@@ -94,22 +121,27 @@ class Broker:
             return self._finish(name, category, "unavailable", 0.0, error_code="breaker_open", source=source)
         started = time.perf_counter()
         try:
-            return await self._call(name, category, source, query, started)
+            return await self._call(name, category, source, query, started, priority)
         finally:
             # Whatever ended the call (an outcome, or this verification being cancelled), a half-open
             # trial must not stay taken, or the source would be skipped until the process restarts.
             source.breaker.release_trial()
 
     async def _call(
-        self, name: str, category: str, source: _Source, query: SourceQuery, started: float
+        self, name: str, category: str, source: _Source, query: SourceQuery, started: float, priority: Priority
     ) -> SourceOutcome:
+        call = _Call(name, priority, getattr(source.adapter, "calls_per_fetch", 1))
         try:
             async with asyncio.timeout(source.policy.timeout_s), source.slots:
-                result = await self._fetch_with_retries(source, query)
+                result = await self._fetch_with_retries(source, query, call)
             check_record_identity(query, result)
         except TimeoutError:
+            if call.waiting_for_quota:  # the agency was not slow: its quota is used up (no breaker failure)
+                return self._finish(name, category, "unavailable", started, error_code="quota_exhausted")
             source.breaker.record_failure()
             return self._finish(name, category, "timeout", started, error_code="timeout", source=source)
+        except QuotaUnavailable as exc:  # the shared quota cannot be checked: the agency was not called
+            return self._finish(name, category, "unavailable", started, error_code=exc.code)
         except SourceUnavailable as exc:
             source.breaker.record_failure()
             return self._finish(name, category, "unavailable", started, error_code=exc.code, source=source)
@@ -132,11 +164,16 @@ class Broker:
         source.breaker.record_success()
         return self._finish(name, category, "ok", started, result=result, source=source)
 
-    @staticmethod
-    async def _fetch_with_retries(source: _Source, query: SourceQuery) -> SourceResult:
+    async def _fetch_with_retries(self, source: _Source, query: SourceQuery, call: _Call) -> SourceResult:
         async for attempt in source.retrying.copy():
             with attempt:
-                return await source.adapter.fetch(query)
+                if self._limiter is None:
+                    return await source.adapter.fetch(query)
+                # Every attempt is a request to the agency, so every attempt takes its share of the quota.
+                call.waiting_for_quota = True
+                async with await self._limiter.acquire(call.agency, call.priority, call.cost):
+                    call.waiting_for_quota = False
+                    return await source.adapter.fetch(query)
         raise AssertionError("tenacity returns or re-raises")  # pragma: no cover
 
     def _finish(
@@ -161,9 +198,48 @@ class Broker:
         return SourceOutcome(adapter, category, status, latency_ms, result, error_code)
 
     async def health(self) -> dict[str, bool]:
+        """Each source's health check, bounded by its deadline; a check that fails in any way is False."""
         names = list(self._sources)
-        results = await asyncio.gather(*(self._sources[n].adapter.health() for n in names))
+        results = await asyncio.gather(*(self._healthy(self._sources[n]) for n in names))
         return dict(zip(names, results, strict=True))
+
+    @staticmethod
+    async def _healthy(source: _Source) -> bool:
+        try:
+            async with asyncio.timeout(source.policy.timeout_s):
+                return await source.adapter.health()
+        except Exception:  # a health check that raises or times out says "not healthy", nothing more
+            return False
+
+    async def readiness(self, configured: Iterable[str], optional: Collection[str]) -> Readiness:
+        """Whether the hub may take verifications: every configured source (agencies named in the settings
+        and every source the broker holds) answers its health check, or is marked ``optional``; and at
+        least one is configured, since a hub without sources could only return empty ``partial`` reports.
+
+        The reasons are logged when they change (not on every probe), so an operator sees why.
+        """
+        health = await self.health()
+        reasons: list[str] = []
+        names = sorted(set(configured) | set(health))
+        if not names:
+            reasons.append("no agency is configured (HEDUI_AGENCIES)")
+        for name in names:
+            if name in optional:
+                continue
+            if name not in health:
+                reasons.append(f"source {name} is configured but its adapter did not load")
+            elif not health[name]:
+                reasons.append(f"source {name} does not answer its health check")
+        readiness = Readiness(ready=not reasons, sources=health, reasons=tuple(reasons))
+        if readiness.reasons != self._last_reasons:
+            if readiness.ready:
+                log.info("ready: every required source answers")
+            else:
+                log.warning("not ready: %s", "; ".join(readiness.reasons))
+            self._last_reasons = readiness.reasons
+        return readiness
 
     async def aclose(self) -> None:
         await asyncio.gather(*(source.adapter.aclose() for source in self._sources.values()))
+        if self._limiter is not None:
+            await self._limiter.aclose()

@@ -9,6 +9,7 @@ import pytest
 
 from adapters.base import Fact, Provenance, QueryMember, SourceQuery, SourceResult
 from gateway.broker import Broker, SourcePolicy
+from gateway.broker.quota import AgencyQuota, MemoryQuotaLimiter, Priority
 from gateway.errors import SourceProtocolError, SourceUnavailable
 from gateway.metrics import HubMetrics
 
@@ -194,3 +195,15 @@ async def test_the_half_open_trial_is_released_when_the_verification_is_cancelle
     release.set()
     outcome = (await broker.fan_out(QUERY, ["tax"]))[0]
     assert outcome.status == "ok", "the cancelled trial must not keep the breaker's only trial slot"
+
+
+async def test_a_used_up_quota_makes_the_source_unavailable_without_blaming_the_agency() -> None:
+    metrics = HubMetrics()
+    adapter = ScriptedAdapter("tax")
+    limiter = MemoryQuotaLimiter({"tax": AgencyQuota(rate_per_s=1)})  # the next in a second
+    broker = Broker({"tax": adapter}, SourcePolicy(timeout_s=0.2, breaker_failures=1), metrics, limiter)
+    assert (await broker.fan_out(QUERY, ["tax"]))[0].status == "ok"
+    outcome = (await broker.fan_out(QUERY, ["tax"], Priority.BATCH))[0]
+    assert (outcome.status, outcome.error_code, adapter.calls) == ("unavailable", "quota_exhausted", 1)
+    assert metrics.registry.get_sample_value("hedui_breaker_open", {"adapter": "tax"}) == 0
+    await broker.aclose()
