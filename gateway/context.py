@@ -118,7 +118,7 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
             breaker_reset_s=settings.breaker_reset_s,
         ),
         metrics,
-        # Agency quotas (DESIGN §7/§10): shared by every process on Redis, else per process.
+        # Agency quotas (docs/architecture.md §7, §10): shared by every process on Redis, else per process.
         open_limiter(settings.agency_quotas, settings.redis_url, namespace=f"hedui:{settings.hub_id}")
         if settings.agency_quotas
         else None,

@@ -77,7 +77,9 @@ class _Source:
         # Built once per source; each call runs on a copy (tenacity keeps per-run state on the object).
         self.retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.retries + 1),
-            wait=wait_exponential_jitter(multiplier=0.05, max=0.5),
+            # 50 ms, 100 ms, ... plus up to 50 ms of jitter, at most 0.5 s. (tenacity's default jitter is up
+            # to 1 s, which alone used up a short deadline before the retry could start.)
+            wait=wait_exponential_jitter(multiplier=0.05, max=0.5, jitter=0.05),
             retry=retry_if_exception_type(SourceUnavailable),
             reraise=True,
         )

@@ -1,5 +1,5 @@
-"""Agency quotas shared by every hub process (DESIGN §7, §10): a per-agency rate limit (requests per second)
-and concurrency limit, with interactive requests served before batch ones.
+"""Agency quotas shared by every hub process (docs/architecture.md §7, §10): a per-agency rate limit
+(requests per second) and concurrency limit, with interactive requests served before batch ones.
 
 One interface, two implementations checked by the same conformance test
 (tests/integration/broker/quota/test_conformance.py):
