@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +47,7 @@ from gateway.errors import (
     HeduiError,
     InvalidInput,
     NotFound,
+    QueueUnavailable,
     RoleNotAllowed,
 )
 from gateway.ids import subject_ref
@@ -55,6 +57,8 @@ from gateway.members import MemberRegistry
 from gateway.store import Database
 from gateway.store.at_rest import open_at_rest, seal_at_rest
 from gateway.store.models import Verification
+
+log = logging.getLogger(__name__)
 
 _BATCH_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _BATCH_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -166,7 +170,7 @@ class BatchService:
                     else []
                 ),
             )
-        await self._publish(batch_id, range(len(items)))
+        await self._publish_or_defer(batch_id, range(len(items)))
         return await self.status(caller, batch_id)
 
     async def add_items(self, caller: Caller, batch_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -197,7 +201,7 @@ class BatchService:
                     item_count=len(items),
                 ),
             )
-        await self._publish(batch.batch_id, range(first, count))
+        await self._publish_or_defer(batch.batch_id, range(first, count))
         return await self.status(caller, batch.batch_id)
 
     async def close(self, caller: Caller, batch_id: str) -> dict[str, Any]:
@@ -308,6 +312,14 @@ class BatchService:
                 for offset, (case_id, body) in enumerate(items)
             ],
         )
+
+    async def _publish_or_defer(self, batch_id: str, indices: Sequence[int]) -> None:
+        """Publish newly committed items; if the queue is down they stay unpublished, and the workers'
+        :meth:`publish_pending` publishes them later (the batch is accepted either way)."""
+        try:
+            await self._publish(batch_id, indices)
+        except QueueUnavailable:
+            log.warning("batch items not published now (queue unavailable); the workers will publish them")
 
     async def _publish(self, batch_id: str, indices: Sequence[int]) -> None:
         keys = [item_key(batch_id, index) for index in indices]

@@ -53,6 +53,8 @@ async def test_a_batch_runs_every_item_once_and_pages_sealed_reports_in_order(
     assert status["counts"]["done"] == len(items) - 1
     assert status["counts"]["failed"] == 1
     assert set(status["errors"]) == {"consent_missing"}
+    assert status["items_per_s"] > 0 and status["eta_s"] == 0.0
+    assert status["outcomes"]["complete"] + status["outcomes"].get("partial", 0) == len(items) - 1
     results = await all_results(client, created["batch_id"], page=3)
     assert [r["index"] for r in results] == list(range(len(items)))
     assert [r["case_id"] for r in results] == [i["case_id"] for i in items]

@@ -23,6 +23,7 @@ from adapters.testkit.faults import FaultSettings
 from gateway.audit import verify_log
 from gateway.auth import Caller
 from gateway.batch import BatchService, DatabaseQueue, NatsQueue, Worker
+from gateway.batch.cli import spawn_workers
 from gateway.batch.models import BatchItem
 from gateway.batch.sample import enrolled_households, review_request
 from gateway.client import HubClient
@@ -181,7 +182,9 @@ async def test_kill_9_of_every_worker_on_nats_then_redelivery_completes_the_batc
     async with HubClient.from_sandbox(box.sandbox_json) as client:
         created = await client.submit_batch(f"crash-{uuid.uuid4().hex[:8]}", "dibao.review", items, close=True)
         batch_id = created["batch_id"]
-        workers = [spawn(processes, environment, "worker", "--concurrency", "3") for _ in range(2)]
+        started = spawn_workers(environment, 2, concurrency=3)  # as `hedui sandbox --queue nats://...` does
+        processes.extend(started)
+        workers = [process.pid for process in started]
 
         async def some_done() -> bool:
             return (await client.batch_status(batch_id))["counts"]["done"] >= 3
