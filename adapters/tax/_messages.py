@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from lxml import etree
@@ -20,12 +21,10 @@ from gateway.ids import validate_credit_code
 
 # RFC 7303 §4: the XML media types an agency may label its answer with.
 _XML_MEDIA_TYPES = frozenset({"application/xml", "text/xml"})
-# Month element children and the facts they map to (contracts/indicators.yaml).
-_MONTHLY_FACTS = (
-    ("wages", "income.wages"),
-    ("businessIncome", "income.business"),
-    ("pension", "income.pension"),
-)
+# The facts of a month's children, in the XSD's order: wages, businessIncome, pension (contracts/indicators.yaml).
+_MONTHLY_CODES = ("income.wages", "income.business", "income.pension")
+# A whole amount in its usual lexical form (xs:decimal allows others: those go through Decimal).
+_WHOLE_YUAN = re.compile(r"[+-]?[0-9]{1,15}\.00")
 
 
 def build_request(query: SourceQuery) -> bytes:
@@ -116,8 +115,8 @@ def _person_facts(index: int, answer: etree._Element, months: tuple[str, ...]) -
     facts: list[Fact] = []
     for element in month_elements:
         period = element.get("period")
-        for tag, code in _MONTHLY_FACTS:
-            amount = element.find(qname(tag))
+        # The XSD fixes the children of a month, in this order: one pass instead of a look-up per fact.
+        for amount, code in zip(element, _MONTHLY_CODES, strict=True):
             facts.append(Fact(code, index, _yuan(amount.text), period=period, record_id=amount.get("recordId")))
     for business in answer.iterchildren(qname("registeredBusiness")):
         try:
@@ -137,5 +136,7 @@ def _person_facts(index: int, answer: etree._Element, months: tuple[str, ...]) -
 
 def _yuan(text: str) -> int | float:
     """An XSD decimal amount: whole yuan as int (the usual case), fen as float."""
+    if _WHOLE_YUAN.fullmatch(text):  # the usual case, without a Decimal
+        return int(text[:-3])
     amount = Decimal(text)
     return int(amount) if amount == amount.to_integral_value() else float(amount)
