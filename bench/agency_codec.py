@@ -104,62 +104,55 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     budget = min(max(args.duration / 3, 0.3), 2.0)
     rows: list[dict[str, Any]] = []
     for members in (1, 4):
-        query = _query(members)
-        adapter = CivilAffairsAdapter("http://127.0.0.1:9")
-        soap = adapter._soap
-        client, service = soap._client, soap._service
-        parameters = {
-            "RequestHeader": {
-                "RequestId": query.verification_id,
-                "PurposeCode": query.purpose,
-                "RegionCode": query.region,
-            },
-            "IdNumber": [m.id_number for m in query.members],
-        }
-
-        def zeep_request(parameters: dict[str, Any] = parameters) -> bytes:
-            envelope = client.create_message(service, "QueryPersons", **parameters)
-            return bytes(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"))
-
-        namespace = etree.QName(
-            client.create_message(service, "QueryPersons", **parameters).find(f"{{{_SOAP_ENV}}}Body/*")
-        ).namespace
-        template = _Template(client.create_message(service, "QueryPersons", **parameters), str(namespace))
-        assert etree.tostring(parse_xml(template.fill(query))) == etree.tostring(parse_xml(zeep_request())), (
-            "the template must build the very request zeep builds"
-        )
-        tax_request = build_request(query)
-        binding = service._binding
-        operation = binding.get("QueryPersons")
-        soap_answer, tax_answer = await _capture(zeep_request(), operation.soapaction, tax_request)
-        payload = parse_xml(soap_answer).find(f"{{{_SOAP_ENV}}}Body/*")
-        tax_root = parse_xml(tax_answer)
-
-        timings = {
-            "soap request: zeep create_message": lambda: zeep_request(),
-            "soap request: lxml template from the WSDL": lambda: template.fill(query),
-            "soap answer: hardened parse": lambda: parse_xml(soap_answer),
-            "soap answer: XSD validation": lambda: validate(soap._schema, payload, "answer"),
-            "soap answer: zeep process_reply": lambda: binding.process_reply(client, operation, _Reply(soap_answer)),
-            "tax request: build + XSD check": lambda: build_request(query),
-            "tax answer: hardened parse": lambda: parse_xml(tax_answer),
-            "tax answer: XSD validation": lambda: validate(response_schema(), tax_root, "answer"),
-            "tax answer: parse + XSD + facts": lambda: read_answer(
-                query, 200, "application/xml", tax_answer, max_bytes=1 << 21
-            ),
-        }
-        for operation_name, call in timings.items():
-            rows.append(
-                {
-                    "members": members,
-                    "operation": operation_name,
-                    "us": per_operation_us(call, budget),
-                }
-            )
-        await adapter.aclose()
+        rows += await _measure(members, budget)
     print_table(
         "Agency codecs: CPU per call in this process (median of ~20 ms batches)",
         [Column("members", "members"), Column("operation", "operation"), Column("us", "us/call", ",.1f")],
         rows,
     )
+    return rows
+
+
+async def _measure(members: int, budget: float) -> list[dict[str, Any]]:
+    query = _query(members)
+    adapter = CivilAffairsAdapter("http://127.0.0.1:9")
+    soap = adapter._soap
+    client, service = soap._client, soap._service
+    parameters = {
+        "RequestHeader": {"RequestId": query.verification_id, "PurposeCode": query.purpose, "RegionCode": query.region},
+        "IdNumber": [m.id_number for m in query.members],
+    }
+
+    def zeep_request() -> bytes:
+        envelope = client.create_message(service, "QueryPersons", **parameters)
+        return bytes(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"))
+
+    built = client.create_message(service, "QueryPersons", **parameters)
+    template = _Template(built, str(etree.QName(built.find(f"{{{_SOAP_ENV}}}Body/*")).namespace))
+    assert etree.tostring(parse_xml(template.fill(query))) == etree.tostring(parse_xml(zeep_request())), (
+        "the template must build the very request zeep builds"
+    )
+    tax_request = build_request(query)
+    binding = service._binding
+    operation = binding.get("QueryPersons")
+    soap_answer, tax_answer = await _capture(zeep_request(), operation.soapaction, tax_request)
+    payload = parse_xml(soap_answer).find(f"{{{_SOAP_ENV}}}Body/*")
+    tax_root = parse_xml(tax_answer)
+    timings = {
+        "soap request: zeep create_message": zeep_request,
+        "soap request: lxml template from the WSDL": lambda: template.fill(query),
+        "soap answer: hardened parse": lambda: parse_xml(soap_answer),
+        "soap answer: XSD validation": lambda: validate(soap._schema, payload, "answer"),
+        "soap answer: zeep process_reply": lambda: binding.process_reply(client, operation, _Reply(soap_answer)),
+        "tax request: build + XSD check": lambda: build_request(query),
+        "tax answer: hardened parse": lambda: parse_xml(tax_answer),
+        "tax answer: XSD validation": lambda: validate(response_schema(), tax_root, "answer"),
+        "tax answer: parse + XSD + facts": lambda: read_answer(
+            query, 200, "application/xml", tax_answer, max_bytes=1 << 21
+        ),
+    }
+    rows = [
+        {"members": members, "operation": name, "us": per_operation_us(call, budget)} for name, call in timings.items()
+    ]
+    await adapter.aclose()
     return rows
