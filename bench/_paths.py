@@ -91,6 +91,7 @@ class HubRefused(Exception):
 
     def __init__(self, status: int, code: str) -> None:
         super().__init__(f"HTTP {status} {code}")
+        self.status = status
         self.code = code
 
 
