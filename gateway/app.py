@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from gateway.api import audit, batches, consents, federation, matches, oauth2, registry, service, verifications
 from gateway.api.problems import install_problem_handlers
 from gateway.context import open_hub
+from gateway.http_limits import HeaderLimits
 from gateway.http_protocol import UpgradeBodyGuard
 from gateway.logs import configure_logging, request_context
 from gateway.metrics import HubMetrics
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.middleware("http")(metrics.count_requests)
     app.middleware("http")(request_context)
     app.add_middleware(UpgradeBodyGuard)  # a body dropped by the HTTP server is refused, not misread
+    app.add_middleware(HeaderLimits)  # outermost: an oversized head reaches nothing else (gateway/http_limits.py)
     install_problem_handlers(app)
     app.include_router(service.router)
     app.include_router(oauth2.router)

@@ -289,6 +289,14 @@ class HeadersTooLarge(HeduiError):
     title = "The request header fields are too large"
 
 
+class UriTooLong(HeduiError):
+    """RFC 9110 §15.5.15: the request target is longer than the hub reads."""
+
+    status = 414
+    code = "uri_too_long"
+    title = "The request target is too long"
+
+
 class RemoteProblem(HeduiError):
     """A problem response from a remote hub whose ``code`` this version does not know, or an answer that is
     not what the protocol says (not JSON, a missing field, an unexpected status)."""

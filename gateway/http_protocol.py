@@ -30,8 +30,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from gateway.api.problems import problem_response
 from gateway.errors import RequestBodyLost
 
-HTTP_PROTOCOL = "gateway.http_protocol:HubHttpProtocol"
-"""The ``http`` option of ``uvicorn.Config`` / ``uvicorn.run`` for the hub."""
+HTTP_PROTOCOL = "gateway.http_limits:LimitedHttpProtocol"
+"""The ``http`` option of ``uvicorn.Config`` / ``uvicorn.run`` for the hub: this protocol, with the request
+head bounded (gateway/http_limits.py)."""
 
 _log = logging.getLogger("hedui.http")
 _CONTENT_LENGTH = re.compile(rb"[0-9]{1,18}")  # RFC 9110 §8.6: 1*DIGIT (ASCII)

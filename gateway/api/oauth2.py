@@ -10,9 +10,16 @@ from authlib.oauth2.rfc6749 import errors as oauth2_errors
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from gateway.api.deps import hub_of
+from gateway.api.deps import hub_of, read_body
 from gateway.auth import CLIENT_ASSERTION_TYPE, ROLE_SCOPES, granted_scopes
-from gateway.errors import HeduiError, InvalidClient, InvalidScope, TokenRequestError, UnsupportedGrantType
+from gateway.errors import (
+    HeduiError,
+    InvalidClient,
+    InvalidScope,
+    PayloadTooLarge,
+    TokenRequestError,
+    UnsupportedGrantType,
+)
 
 router = APIRouter(tags=["oauth2"])
 
@@ -37,6 +44,9 @@ async def token(request: Request) -> JSONResponse:
         access_token, expires_in = hub.token_issuer.issue(member_id, scopes)
     except TokenRequestError as exc:
         return _oauth2_error(exc)
+    except PayloadTooLarge as exc:
+        # RFC 6749 §5.2 has no code for it: invalid_request, with the HTTP status that says why.
+        return _oauth2_error(TokenRequestError(exc.detail), status=exc.status)
     except HeduiError as exc:
         if exc.status >= 500:
             raise
@@ -55,9 +65,7 @@ async def _form(request: Request) -> dict[str, str]:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/x-www-form-urlencoded":
         raise TokenRequestError("the token request must be application/x-www-form-urlencoded")
-    body = await request.body()
-    if len(body) > _MAX_FORM_BYTES:
-        raise TokenRequestError("the token request is too large")
+    body = await read_body(request, _MAX_FORM_BYTES)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -68,12 +76,12 @@ async def _form(request: Request) -> dict[str, str]:
     return fields
 
 
-def _oauth2_error(exc: TokenRequestError) -> JSONResponse:
-    error = oauth2_errors.OAuth2Error(description=exc.detail, status_code=exc.status, error=exc.code)
+def _oauth2_error(exc: TokenRequestError, *, status: int | None = None) -> JSONResponse:
+    error = oauth2_errors.OAuth2Error(description=exc.detail, status_code=status or exc.status, error=exc.code)
     headers = dict(error.get_headers())
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_client"'  # RFC 6749 §5.2
-    return JSONResponse(dict(error.get_body()), status_code=exc.status, headers=headers)
+    return JSONResponse(dict(error.get_body()), status_code=status or exc.status, headers=headers)
 
 
 @router.get("/.well-known/oauth-authorization-server")

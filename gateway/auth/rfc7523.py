@@ -3,17 +3,22 @@ OpenID Connect Core §9). The member signs the assertion with one of its registe
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from joserfc.jwk import Key
 
 from gateway.envelope import CLOCK_SKEW_S, KeyResolver, ReplayCache
-from gateway.envelope.jwt import sign_jwt, unverified_header, verify_jwt
+from gateway.envelope.jwt import (
+    audiences,
+    is_token_id,
+    numeric_date,
+    sign_jwt,
+    unverified_claims,
+    unverified_header,
+    verify_jwt,
+)
 from gateway.errors import EnvelopeError, InvalidClient, Replayed
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -21,6 +26,9 @@ CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME_S = 300
 # "typ" values clients send: none or "JWT" (RFC 7519 §5.1), or the explicit type of draft-ietf-oauth-rfc7523bis.
 _ASSERTION_TYPES = ("", "jwt", "client-authentication+jwt")
+# The replay cache's columns: issuer (with the "assertion:" prefix) and jti.
+_MAX_ISSUER_CHARS = 128 - len("assertion:")
+_MAX_JTI_CHARS = 64
 
 
 def client_assertion(member_id: str, signing_key: Key, audience: str, *, now: float | None = None) -> str:
@@ -48,10 +56,11 @@ class ClientAssertionVerifier:
         current = time.time() if now is None else now
         try:
             header = unverified_header(assertion)
-            claims = _unverified_claims(assertion)
+            # Read before verification only to find the issuer's key; every claim is checked after it.
+            claims = unverified_claims(assertion)
             issuer = claims.get("iss")
             kid = header.get("kid")
-            if not isinstance(issuer, str) or not isinstance(kid, str):
+            if not is_token_id(issuer, _MAX_ISSUER_CHARS) or not is_token_id(kid):
                 raise InvalidClient("the assertion needs iss and a kid")
             key = await self._keys.verification_key(issuer, kid)
             claims = verify_jwt(assertion, lambda _header: key, typ=_ASSERTION_TYPES)
@@ -60,34 +69,21 @@ class ClientAssertionVerifier:
         # RFC 7523 §3: iss and sub are the client id; aud names this authorization server.
         if claims.get("sub") != issuer or (client_id is not None and client_id != issuer):
             raise InvalidClient("iss, sub and client_id must all be the member id")
-        audience = claims.get("aud")
-        audiences = {audience} if isinstance(audience, str) else set(audience or [])
-        if not audiences & self._audiences:
+        if not audiences(claims) & self._audiences:
             raise InvalidClient("the assertion is not addressed to this token endpoint")
-        expires, issued_at = claims.get("exp"), claims.get("iat", current)
-        if not isinstance(expires, int | float) or not isinstance(issued_at, int | float):
-            raise InvalidClient("the assertion needs a numeric exp")
+        expires, issued_at = numeric_date(claims.get("exp")), numeric_date(claims.get("iat", current))
+        if expires is None or issued_at is None:
+            raise InvalidClient("the assertion needs a NumericDate exp (and iat, when present)")
         if expires < current - CLOCK_SKEW_S or issued_at > current + CLOCK_SKEW_S:
             raise InvalidClient("the assertion has expired or is not yet valid")
         if expires - current > MAX_ASSERTION_LIFETIME_S + CLOCK_SKEW_S:
             raise InvalidClient("the assertion lives too long")
         jti = claims.get("jti")
-        if not isinstance(jti, str) or not jti:
-            raise InvalidClient("the assertion needs a jti")
+        if not is_token_id(jti, _MAX_JTI_CHARS):
+            raise InvalidClient("the assertion needs a jti of 1 to 64 printable ASCII characters")
         try:
-            await self._replay.remember(f"assertion:{issuer}", jti, datetime.fromtimestamp(expires, UTC))
+            # Remembered as long as it could be accepted: until exp plus the clock skew (issue 11 defect 3).
+            await self._replay.remember(f"assertion:{issuer}", jti, datetime.fromtimestamp(expires + CLOCK_SKEW_S, UTC))
         except Replayed as exc:
             raise InvalidClient("the assertion was used before") from exc
         return issuer
-
-
-def _unverified_claims(assertion: str) -> dict[str, Any]:
-    # Read before verification only to find the issuer's key; every claim is checked after verification.
-    try:
-        payload = assertion.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError) as exc:
-        raise InvalidClient("the client assertion is not a compact JWT") from exc
-    if not isinstance(claims, dict):
-        raise InvalidClient("the client assertion is not a JSON object")
-    return claims

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ from gateway.envelope._suite import (
     is_agreement_key,
     signature_registry,
 )
+from gateway.envelope.jwt import is_token_id, numeric_date
 from gateway.envelope.replay import ReplayCache
 from gateway.envelope.resolver import KeyResolver
 from gateway.errors import (
@@ -45,6 +44,7 @@ from gateway.errors import (
     SignatureInvalid,
     WrongAudience,
 )
+from gateway.safe_json import loads as safe_json_loads
 
 CLOCK_SKEW_S = 60
 _BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
@@ -97,7 +97,7 @@ async def open_envelope(
     signature, claims = _parse_signed(signed, signatures)
     kid = signature.headers()["kid"]
     issuer = claims.get("iss")
-    if not isinstance(issuer, str) or not 0 < len(issuer) <= _MAX_ISSUER_CHARS:
+    if not is_token_id(issuer, _MAX_ISSUER_CHARS):
         raise EnvelopeInvalid("the iss claim is missing or not a member id")
     key = await resolver.verification_key(issuer, kid)
     _verify(signature, key, signatures)
@@ -154,6 +154,8 @@ def _decryption_key(decryption_keys: KeySet, kid: Any) -> Key:
 
 
 def _parse_signed(signed: bytes, signatures: JWSRegistry) -> tuple[jws.CompactSignature, dict[str, Any]]:
+    # The header is parsed here first, within bounds, so that joserfc's own parser never sees a hostile one.
+    _json_object(signed.split(b".", 1)[0], "the JWS protected header")
     try:
         signature = jws.extract_compact(signed, registry=signatures)
     except _JOSERFC_FAILURES as exc:
@@ -163,7 +165,7 @@ def _parse_signed(signed: bytes, signatures: JWSRegistry) -> tuple[jws.CompactSi
         raise EnvelopeInvalid("critical header extensions are not supported")
     if header.get("alg") not in SIGNING_ALGORITHMS:
         raise SignatureInvalid(f"the signature algorithm must be one of {', '.join(SIGNING_ALGORITHMS)}")
-    if not isinstance(header.get("kid"), str):
+    if not is_token_id(header.get("kid")):
         raise SignatureInvalid("the signature names no key")
     # RFC 8725 §3.11 explicit typing; RFC 7515 §4.1.9 lets "application/" be omitted, case-insensitively.
     media_type = header.get("typ")
@@ -222,23 +224,19 @@ def _check_times(message: OpenedMessage, now: float) -> None:
 
 def _numeric_date(claims: dict[str, Any], name: str) -> int:
     # RFC 7519 §2 NumericDate: seconds since the epoch, possibly non-integer.
-    value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    seconds = numeric_date(claims.get(name))
+    if seconds is None:
         raise EnvelopeInvalid(f"the {name} claim is missing or not a NumericDate")
-    return math.floor(value)
+    return seconds
 
 
 def _json_object(data: bytes, what: str, *, encoded: bool = True) -> dict[str, Any]:
     try:
         raw = base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4)) if encoded else data
-        value = json.loads(raw, parse_constant=_reject_constant)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        # Bounded depth, no NaN/Infinity, 64-bit integers, unique member names (gateway.safe_json).
+        value = safe_json_loads(raw, max_bytes=len(raw))
+    except (binascii.Error, ValueError) as exc:
         raise EnvelopeInvalid(f"{what} is not valid JSON") from exc
     if not isinstance(value, dict):
         raise EnvelopeInvalid(f"{what} is not a JSON object")
     return value
-
-
-def _reject_constant(name: str) -> Any:
-    # RFC 8259 §6: NaN and Infinity are not JSON, although Python's parser accepts them by default.
-    raise ValueError(f"{name} is not a JSON number")
