@@ -48,7 +48,7 @@ def _free_text(value: str) -> str:
 # repr=False: a model's repr (in a log line, an assertion message) must not show the number.
 IdNumberField = Annotated[str, Field(min_length=1, max_length=32, repr=False), AfterValidator(_id_number)]
 """A GB 11643 identity number, validated and normalised (x -> X)."""
-RegionField = Annotated[str, Field(min_length=6, max_length=6), AfterValidator(_region)]
+RegionField = Annotated[str, AfterValidator(_region)]
 """A GB/T 2260 division code: six ASCII digits."""
 FreeText = AfterValidator(_free_text)
 """Add to any stored free-text field: ``Annotated[str, Field(max_length=...), FreeText]``."""
