@@ -36,6 +36,7 @@ HubId = Annotated[str | None, typer.Option("--hub-id", help="the hub's member id
 def worker(
     queue: Annotated[str | None, typer.Option("--queue", help="'database' or nats://host:port")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=256, help="items processed at once")] = 8,
+    nice: Annotated[int, typer.Option(min=0, max=19, help="CPU niceness added (the front desk goes first)")] = 10,
 ) -> None:
     """Process batch items from the work queue until SIGTERM/SIGINT (settings from HEDUI_*)."""
     from gateway.batch.worker import Worker
@@ -44,6 +45,9 @@ def worker(
     from gateway.settings import Settings
 
     configure_logging()
+    # Batch work is background work: on a machine shared with hub processes, the scheduler serves the
+    # interactive requests first (the agencies' quotas are ordered by the shared limiter's priorities).
+    os.nice(nice)
     overrides: dict[str, Any] = {"batch_workers": 0}
     if queue is not None:
         overrides["queue_url"] = queue
