@@ -108,6 +108,12 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
     purposes = PurposeCatalog.load(CONTRACTS_DIR / "purposes.yaml")
     policies = load_policies(CONTRACTS_DIR / "policies")  # an invalid policy stops the hub here
     adapter_settings = AdapterSettings(timeout_s=settings.source_timeout_s)
+    # Agency quotas (docs/architecture.md §7, §10): shared by every process on Redis, else per process.
+    limiter = (
+        open_limiter(settings.agency_quotas, settings.redis_url, namespace=f"hedui:{settings.hub_id}")
+        if settings.agency_quotas
+        else None
+    )
     broker = Broker(
         load_adapters(settings.agencies, adapter_settings),
         SourcePolicy(
@@ -118,10 +124,7 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
             breaker_reset_s=settings.breaker_reset_s,
         ),
         metrics,
-        # Agency quotas (docs/architecture.md §7, §10): shared by every process on Redis, else per process.
-        open_limiter(settings.agency_quotas, settings.redis_url, namespace=f"hedui:{settings.hub_id}")
-        if settings.agency_quotas
-        else None,
+        limiter,
     )
     external = None
     if settings.external_issuer:
@@ -189,5 +192,6 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
         members=members,
         purposes=purposes,
         verifications=hub.verifications,
+        limiter=limiter,
     )
     return hub

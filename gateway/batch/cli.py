@@ -203,8 +203,8 @@ def status(
 
 
 def _throttling(throttling: Mapping[str, Any]) -> str:
-    waiting = [f"{agency}:{state.get('waiting', 0)}" for agency, state in throttling.items() if state.get("waiting")]
-    return ("throttled " + " ".join(waiting)) if waiting else ""
+    saturated = [agency for agency, state in throttling.items() if state.get("saturated")]
+    return ("at quota: " + " ".join(saturated)) if saturated else ""
 
 
 @batch_app.command("results")

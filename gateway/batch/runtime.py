@@ -11,6 +11,7 @@ from gateway.auth import PurposeCatalog
 from gateway.batch.queue import WorkQueue, open_queue
 from gateway.batch.service import BatchService
 from gateway.batch.worker import Worker
+from gateway.broker.quota import QuotaLimiter
 from gateway.envelope import HubKeys
 from gateway.meanstest.flow import VerificationService
 from gateway.members import MemberRegistry
@@ -36,7 +37,9 @@ class BatchRuntime:
         members: MemberRegistry,
         purposes: PurposeCatalog,
         verifications: VerificationService,
+        limiter: QuotaLimiter | None = None,
     ) -> BatchRuntime:
+        """``limiter`` is the broker's (read for the throttling a batch's status shows)."""
         queue = await open_queue(
             settings.queue_url,
             database,
@@ -53,6 +56,8 @@ class BatchRuntime:
             verifications=verifications,
             queue=queue,
             max_items=settings.batch_max_items,
+            quotas=settings.agency_quotas,
+            limiter=limiter,
         )
         runtime = cls(service, queue)
         if settings.batch_workers:

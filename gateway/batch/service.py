@@ -37,6 +37,7 @@ from gateway.auth import Caller, PurposeCatalog
 from gateway.batch._store import read_connection, write_transaction
 from gateway.batch.models import Batch, BatchItem
 from gateway.batch.queue import WorkQueue
+from gateway.broker.quota import AgencyQuota, Priority, QuotaLimiter
 from gateway.envelope import HubKeys
 from gateway.errors import (
     BatchExists,
@@ -98,6 +99,8 @@ class BatchService:
         verifications: VerificationService,
         queue: WorkQueue,
         max_items: int = 10_000,
+        quotas: Mapping[str, AgencyQuota] | None = None,
+        limiter: QuotaLimiter | None = None,
     ) -> None:
         self._database = database
         self._keys = keys
@@ -107,6 +110,8 @@ class BatchService:
         self._verifications = verifications
         self.queue = queue
         self._max_items = max_items
+        self._quotas = dict(quotas or {})
+        self._limiter = limiter
 
     # -- intake ------------------------------------------------------------------------------------------
 
@@ -427,7 +432,26 @@ class BatchService:
             "items_per_s": round(rate, 2),
             "eta_s": round(remaining / rate, 1) if rate > 0 and remaining else (0.0 if not remaining else None),
             "created_at": _iso(batch.created_at),
+            "throttling": await self._throttling(),
         }
+
+    async def _throttling(self) -> dict[str, dict[str, Any]]:
+        """Each agency's quota and its use now (shared by every process on Redis); ``saturated`` when batch
+        requests have used their share of the current window."""
+        if self._limiter is None:
+            return {}
+        throttling = {}
+        for agency, quota in sorted(self._quotas.items()):
+            usage = await self._limiter.usage(agency)
+            throttling[agency] = {
+                "rate_per_s": quota.rate_per_s,
+                "concurrency": quota.concurrency,
+                "in_window": usage.in_window,
+                "in_flight": usage.in_flight,
+                "interactive_waiting": usage.interactive_waiting,
+                "saturated": usage.in_window >= quota.window_limit - quota.reserve_rate(),
+            }
+        return throttling
 
     async def results(self, caller: Caller, batch_id: str, *, after: int, limit: int) -> tuple[list[ItemResult], bool]:
         """Finished items after index ``after`` in index order, stopping before the first unfinished one (so
@@ -505,6 +529,7 @@ class BatchService:
                 requester,
                 request_digest=hashlib.sha256(rfc8785.dumps(body)).hexdigest(),
                 verification_id=attempt_id,
+                priority=Priority.BATCH,
             )
         except HeduiError as exc:
             if exc.status >= 500:

@@ -21,6 +21,7 @@ from adapters.base import QueryMember, SourceQuery
 from gateway.audit import AuditLog, SourceQueried, VerificationCompleted, VerificationRejected, VerificationRequested
 from gateway.auth import Caller, PurposeCatalog
 from gateway.broker import Broker
+from gateway.broker.quota import Priority
 from gateway.consent import ConsentService
 from gateway.envelope import HubKeys, OpenedMessage, SealedMessage, seal
 from gateway.errors import ConsentMissing, Forbidden, NotFound, PolicyNotFound, RoleNotAllowed
@@ -105,6 +106,7 @@ class VerificationService:
         request_digest: str,
         as_of: date | None = None,
         verification_id: str | None = None,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> tuple[str, dict[str, Any]]:
         """The envelope-free core of a verification: one household ``body`` for ``requester``; returns the
         verification id and the report (a JSON-ready dict).
@@ -117,7 +119,8 @@ class VerificationService:
         requester is authorised, every member's consent holds and ``verification.requested`` is committed
         to the audit log. Refusals raise the problem of :mod:`gateway.errors` and are audited.
         ``verification_id`` (a new UUID by default) lets a batch worker name an attempt before it starts, so
-        that an attempt cut short by a crash can be closed in the log (``verification.abandoned``).
+        that an attempt cut short by a crash can be closed in the log (``verification.abandoned``);
+        ``priority`` orders its agency calls under the quotas (batch workers pass ``Priority.BATCH``).
         """
         if not _DIGEST.fullmatch(request_digest):
             raise ValueError("request_digest must be a lowercase hex SHA-256")
@@ -159,7 +162,7 @@ class VerificationService:
         overlaps = {policy.program: set(policy.incompatible_with)} if policy is not None else DEFAULT_FORBIDDEN_OVERLAPS
         # The registry's duplicate check needs no agency, so it runs while the agencies answer.
         outcomes, duplicates = await asyncio.gather(
-            self._broker.fan_out(query, request.categories),
+            self._broker.fan_out(query, request.categories, priority),
             self._registry.check_for_purpose(
                 request.purpose, [m.id_number for m in request.household], request.region, query.as_of, overlaps
             ),

@@ -11,8 +11,9 @@ import pytest
 
 from gateway.audit import AuditLog, LogKey
 from gateway.auth import Caller, PurposeCatalog
-from gateway.batch import BatchService, NatsQueue
+from gateway.batch import BatchService, DatabaseQueue, NatsQueue
 from gateway.batch.queue import WorkQueue
+from gateway.broker.quota import AgencyQuota, MemoryQuotaLimiter, Priority
 from gateway.contracts import CONTRACTS_DIR
 from gateway.envelope import HubKeys
 from gateway.keydir import init_hub_key_dir
@@ -79,3 +80,36 @@ async def test_a_batch_taken_while_the_queue_is_down_is_published_later(
     finally:
         await up.delete_streams()
         await up.aclose()
+
+
+async def test_status_shows_each_agency_quota_in_use(parts: tuple[Database, HubKeys, AuditLog]) -> None:
+    database, keys, audit = parts
+    quotas = {"tax": AgencyQuota(rate_per_s=2.0, concurrency=4)}
+    limiter = MemoryQuotaLimiter(quotas)
+    batches = BatchService(
+        database=database,
+        keys=lambda: keys,
+        audit=audit,
+        members=MemberRegistry(database),
+        purposes=PurposeCatalog.load(CONTRACTS_DIR / "purposes.yaml"),
+        verifications=None,  # type: ignore[arg-type]  # status only
+        queue=DatabaseQueue(database, name=f"t_{uuid.uuid4().hex[:12]}"),
+        quotas=quotas,
+        limiter=limiter,
+    )
+    created = await batches.create(CALLER, {"batch_ref": "quota", "purpose": "dibao.review", "items": [ITEM]})
+    assert created["throttling"]["tax"] == {
+        "rate_per_s": 2.0,
+        "concurrency": 4,
+        "in_window": 0,
+        "in_flight": 0,
+        "interactive_waiting": 0,
+        "saturated": False,
+    }
+
+    async with await limiter.acquire("tax", Priority.BATCH):
+        during = (await batches.status(CALLER, created["batch_id"]))["throttling"]["tax"]
+    after = (await batches.status(CALLER, created["batch_id"]))["throttling"]["tax"]
+
+    assert (during["in_flight"], during["saturated"]) == (1, True)  # the batch's share of the window is used
+    assert after["in_flight"] == 0
