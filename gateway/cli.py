@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from gateway.agencies_cli import agencies_app
 from gateway.batch import cli as batch_cli
 from gateway.errors import HeduiError
 from gateway.preflight import config_app, exit_on_configuration_problems, prepare_worker_metrics
@@ -28,6 +29,7 @@ app.add_typer(federation_app, name="federation")
 app.add_typer(batch_cli.batch_app, name="batch")
 app.command("worker")(batch_cli.worker)
 app.add_typer(config_app, name="config")
+app.add_typer(agencies_app, name="agencies")
 console = Console()
 err_console = Console(stderr=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -17,7 +18,11 @@ DEFAULT_HUB_ID = "CN/GOV/11100000MB0348916Y/hub"
 class Settings(BaseSettings):
     """Every knob of the hub. ``HEDUI_<NAME>`` in the environment overrides each field (JSON for maps)."""
 
-    model_config = SettingsConfigDict(env_prefix="HEDUI_", extra="ignore")
+    # HEDUI_SECRETS_DIR: a directory of files named like the variables (hedui_database_url, ...), one value
+    # each: Docker and Kubernetes secrets, so that no secret is an environment literal (docs/operations.md).
+    model_config = SettingsConfigDict(
+        env_prefix="HEDUI_", extra="ignore", secrets_dir=os.environ.get("HEDUI_SECRETS_DIR")
+    )
 
     hub_id: str = Field(DEFAULT_HUB_ID, description="The hub's own member id (the `aud` of requests)")
     database_url: str = Field(
