@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from adapters.testkit.population import Household
 from bench._population import POPULATION_SEED, bench_households, consent_registrations
 from bench.harness import LoadResult, drive
+from gateway.audit import AuditLog, LogKey, log_origin
 from gateway.consent import ConsentService
 from gateway.envelope import HubKeys, generate_member_jwks
 from gateway.keydir import init_hub_key_dir
@@ -192,8 +193,16 @@ async def prepare_hub(
         record = await MemberRegistry(database).add(
             str(member["id"]), role=str(member["role"]), region=member["region"], public_jwks=public, name="bench"
         )
-        consents = ConsentService(database, keys, hub_id=DEFAULT_HUB_ID)
-        await consents.register(consent_registrations(households, record.member_id), controller=record)
+        audit = AuditLog(
+            database,
+            log_key=LogKey.load(directory / "keys", name=log_origin(DEFAULT_HUB_ID)),
+            subject_pepper=keys.subject_pepper,
+        )
+        try:
+            consents = ConsentService(database, keys, hub_id=DEFAULT_HUB_ID, audit=audit)
+            await consents.register(consent_registrations(households, record.member_id), controller=record)
+        finally:
+            await audit.aclose()
     finally:
         await database.dispose()
     env = {

@@ -507,6 +507,7 @@ def consent_import(
     ] = None,
 ) -> None:
     """Import consents from a CSV file: every row, or none if any row has an error."""
+    from gateway.audit import AuditLog, LogKey, log_origin
     from gateway.consent import ConsentService, import_consents
     from gateway.envelope import HubKeys
     from gateway.errors import ConsentImportInvalid, Forbidden
@@ -523,9 +524,20 @@ def consent_import(
             member = await MemberRegistry(database).get(grantee)
             if member.role != "local_mis":
                 raise Forbidden("consents are granted to a local MIS member")
-            keys = HubKeys.load(key_dir or settings.key_dir)
-            service = ConsentService(database, keys, hub_id=settings.hub_id)
-            imported = await import_consents(service, csv_file.read_bytes(), controller=member)
+            directory = key_dir or settings.key_dir
+            keys = HubKeys.load(directory)
+            # consent.granted entries go to the hub's log in the import's transaction (the log key signs
+            # the checkpoint that covers them).
+            audit = AuditLog(
+                database,
+                log_key=LogKey.load(directory, name=log_origin(settings.hub_id)),
+                subject_pepper=keys.subject_pepper,
+            )
+            try:
+                service = ConsentService(database, keys, hub_id=settings.hub_id, audit=audit)
+                imported = await import_consents(service, csv_file.read_bytes(), controller=member)
+            finally:
+                await audit.aclose()
         finally:
             await database.dispose()
         return [

@@ -5,6 +5,8 @@ Built once at start-up (``open_hub``) and closed at shutdown; routers reach it t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +60,7 @@ class HubContext:
     policies: PolicySet
     verifications: VerificationService
     batches: BatchRuntime = field(init=False)
+    sweeper: asyncio.Task[None] | None = None
 
     @property
     def keys(self) -> HubKeys:
@@ -86,7 +89,21 @@ class HubContext:
         """The hub's JWKS: envelope keys first (the first "sig" key signs envelopes), then the log key."""
         return {"keys": [*self.keys.public_jwks()["keys"], self.audit_key.public_jwk()]}
 
+    async def sweep_abandoned(self) -> None:
+        """Close verifications a stopped hub process left open, now and then every tenth of the bound."""
+        every = self.settings.verification_abandon_after_s / 10
+        while True:
+            try:
+                await self.verifications.close_abandoned(older_than_s=self.settings.verification_abandon_after_s)
+            except Exception as exc:  # the database is away, say: try again next round
+                log.warning("abandoned verifications not swept: %s", type(exc).__name__)
+            await asyncio.sleep(every)
+
     async def aclose(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sweeper
         await self.batches.aclose()  # in-process workers finish their items while the rest is still up
         await self.broker.aclose()
         await self.audit.aclose()  # commits what is queued and signs a last checkpoint
@@ -137,15 +154,15 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
     def current_keys() -> HubKeys:
         return keyring.current
 
-    # The registry uses only the storage key and the subject pepper, which key rotation leaves in place.
-    registry = RegistryService(database, keyring.current)
-    consents = ConsentService(database, current_keys, hub_id=settings.hub_id)
     audit = AuditLog(
         database,
         log_key=audit_key,
         subject_pepper=keyring.current.subject_pepper,
         checkpoint_interval_s=settings.audit_checkpoint_interval_s,
     )
+    # The registry uses only the storage key and the subject pepper, which key rotation leaves in place.
+    registry = RegistryService(database, keyring.current, audit=audit)
+    consents = ConsentService(database, current_keys, hub_id=settings.hub_id, audit=audit)
     hub = HubContext(
         settings=settings,
         database=database,
@@ -194,4 +211,5 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
         verifications=hub.verifications,
         limiter=limiter,
     )
+    hub.sweeper = asyncio.create_task(hub.sweep_abandoned(), name="abandoned-verification-sweeper")
     return hub

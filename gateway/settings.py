@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     key_max_age_days: float = Field(
         365, gt=0, description="Rotate a hub key before it is this old (the key expiry metric and alert)"
     )
+    verification_abandon_after_s: float = Field(
+        600.0,
+        gt=0,
+        description="A verification requested this long ago and never completed (its hub process stopped) "
+        "is closed with a verification.abandoned entry, at start-up and by a sweeper; must exceed the longest "
+        "a verification can run",
+    )
 
     queue_url: str = Field(
         "database", description="Work queue of batches: 'database' (the hub's own) or nats://host:port (JetStream)"

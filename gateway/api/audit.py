@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.api.deps import hub_of, open_envelope_request, require_scope, sealed_reply
 from gateway.api.params import Index, OptionalSize, Size
-from gateway.audit import AuditQuery, Viewer
+from gateway.audit import Viewer
 from gateway.auth import Caller
 from gateway.errors import NotFound
 from gateway.ids.fields import INT64_MAX, FreeText, validation_problem
@@ -54,10 +54,10 @@ def _parse(model: type[SearchBody] | type[SubjectBody], body: dict[str, Any]) ->
 async def checkpoint(request: Request, caller: AuditCaller) -> JSONResponse:
     """The latest signed checkpoint (C2SP signed note) and the verifier key to check it offline."""
     audit = hub_of(request).audit
-    latest = await audit.latest_checkpoint() or await audit.checkpoint()
+    viewer = Viewer(caller.member_id)
+    latest = await audit.latest_checkpoint(viewer=viewer) or await audit.checkpoint(viewer=viewer)
     if latest is None:
         raise NotFound("the log is empty")
-    await audit.record_view(Viewer(caller.member_id), "checkpoint", count=1)
     return JSONResponse({**latest.to_json(), "verifier_key": hub_of(request).audit_key.verifier_key()})
 
 
@@ -81,9 +81,9 @@ async def inclusion_proof(
     tree_size: OptionalSize = None,
 ) -> JSONResponse:
     """RFC 9162 §2.1.3 inclusion proof of a leaf, with the checkpoint of that tree when one was signed."""
-    audit = hub_of(request).audit
-    proof = await audit.inclusion_proof(leaf_index, tree_size, with_entry=True)
-    await audit.record_view(Viewer(caller.member_id), "inclusion_proof", AuditQuery(start=leaf_index), count=1)
+    proof = await hub_of(request).audit.inclusion_proof(
+        leaf_index, tree_size, with_entry=True, viewer=Viewer(caller.member_id)
+    )
     return JSONResponse(proof.to_json())
 
 
@@ -95,9 +95,7 @@ async def consistency_proof(
     second: Size,
 ) -> JSONResponse:
     """RFC 9162 §2.1.4 consistency proof between two tree sizes."""
-    audit = hub_of(request).audit
-    proof = await audit.consistency_proof(first, second)
-    await audit.record_view(Viewer(caller.member_id), "consistency_proof", AuditQuery(start=first, end=second))
+    proof = await hub_of(request).audit.consistency_proof(first, second, viewer=Viewer(caller.member_id))
     return JSONResponse(proof.to_json())
 
 

@@ -3,15 +3,12 @@ numbers travel only inside envelopes: search is a POST, never a URL."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from gateway.api.deps import hub_of, open_envelope_request, require_scope, sealed_reply
 from gateway.api.params import ResourceId
-from gateway.audit import ConsentGranted
-from gateway.audit import ConsentRevoked as AuditConsentRevoked
 from gateway.auth import Caller
 from gateway.consent import ConsentBatch, ConsentList, RevokeRequest, SearchRequest, parse_body
 
@@ -21,30 +18,12 @@ ConsentCaller = Annotated[Caller, Depends(require_scope("consent:write"))]
 
 @router.post("", status_code=201, response_class=Response)
 async def register_consents(request: Request, caller: ConsentCaller) -> Response:
-    """Register one consent per household member (all or none); each comes back with its signed receipt."""
+    """Register one consent per household member (all or none); each comes back with its signed receipt.
+    The service writes their ``consent.granted`` entries in the same transaction."""
     opened = await open_envelope_request(request, caller)
     hub = hub_of(request)
     views = await hub.consents.register(
         parse_body(ConsentBatch, opened.body).consents, controller=await hub.members.get(caller.member_id)
-    )
-    await asyncio.gather(
-        *(
-            hub.audit.append(
-                ConsentGranted(
-                    actor=caller.member_id,
-                    consent_id=view.consent_id,
-                    subject_refs=(view.subject_ref,),
-                    grantee=view.grantee,
-                    purposes=tuple(view.purposes),
-                    categories=tuple(view.categories),
-                    collection_method=view.collection_method,
-                    evidence_digest=view.evidence.sha256,
-                    valid_from=view.valid_from.date(),
-                    valid_until=view.valid_until.date(),
-                )
-            )
-            for view in views
-        )
     )
     return await sealed_reply(request, caller, opened, ConsentList(consents=views).model_dump(mode="json"), 201)
 
@@ -69,10 +48,5 @@ async def revoke_consent(consent_id: ResourceId, request: Request, caller: Conse
         consent_id,
         reason=parse_body(RevokeRequest, opened.body).reason,
         by=await hub.members.get(caller.member_id),
-    )
-    await hub.audit.append(
-        AuditConsentRevoked(
-            actor=caller.member_id, consent_id=view.consent_id, subject_refs=(view.subject_ref,), reason="revoked"
-        )
     )
     return await sealed_reply(request, caller, opened, view.model_dump(mode="json"))

@@ -3,15 +3,14 @@ numbers travel only inside envelopes; a lookup by identity number is a POST (nev
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from gateway.api.deps import hub_of, open_envelope_request, require_scope, sealed_reply
 from gateway.api.params import ResourceId
-from gateway.audit import RegistryEnrollment
 from gateway.auth import Caller
-from gateway.registry import EnrollmentCreate, EnrollmentEnd, EnrollmentSearch, EnrollmentView, parse_body
+from gateway.registry import EnrollmentCreate, EnrollmentEnd, EnrollmentSearch, parse_body
 
 router = APIRouter(prefix="/v1/registry/enrollments", tags=["registry"])
 RegistryCaller = Annotated[Caller, Depends(require_scope("registry:write"))]
@@ -25,7 +24,6 @@ async def record_enrollment(request: Request, caller: RegistryCaller) -> Respons
     view = await hub.registry.record(
         parse_body(EnrollmentCreate, opened.body), member_id=caller.member_id, member_region=caller.region
     )
-    await _audit(request, caller, view, "enrolled")
     return await sealed_reply(request, caller, opened, view.model_dump(mode="json"), 201)
 
 
@@ -44,19 +42,4 @@ async def end_enrollment(enrollment_id: ResourceId, request: Request, caller: Re
     view = await hub_of(request).registry.end(
         enrollment_id, parse_body(EnrollmentEnd, opened.body), member_id=caller.member_id
     )
-    await _audit(request, caller, view, "ended")
     return await sealed_reply(request, caller, opened, view.model_dump(mode="json"))
-
-
-async def _audit(request: Request, caller: Caller, view: EnrollmentView, outcome: Literal["enrolled", "ended"]) -> None:
-    """docs/architecture.md §9 ``registry.enrollment``, committed before the answer leaves."""
-    await hub_of(request).audit.append(
-        RegistryEnrollment(
-            actor=caller.member_id,
-            enrollment_id=view.enrollment_id,
-            subject_refs=(view.subject_ref,),
-            programme=view.programme,
-            region=view.region,
-            outcome=outcome,
-        )
-    )

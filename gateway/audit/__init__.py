@@ -24,12 +24,13 @@ from gateway.audit.entries import (
 )
 from gateway.audit.integrity import IntegrityReport, verify_log
 from gateway.audit.keys import LOG_KEY_FILE, LogKey, init_log_key, log_origin
-from gateway.audit.log import AuditLog, LoggedEntry, StoredCheckpoint, SubjectAccessReport, Viewer
+from gateway.audit.log import AlongsideWriter, AuditLog, LoggedEntry, StoredCheckpoint, SubjectAccessReport, Viewer
 from gateway.audit.proofs import ConsistencyProof, InclusionProof
 
 __all__ = [
     "ENTRY_TYPES",
     "LOG_KEY_FILE",
+    "AlongsideWriter",
     "AuditEntry",
     "AuditLog",
     "AuditQuery",

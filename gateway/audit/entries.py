@@ -139,10 +139,13 @@ class VerificationCompleted(_AboutVerification):
 
 class VerificationAbandoned(_AboutVerification):
     """A verification whose ``requested`` entry will never get a ``completed`` one: its process died
-    mid-way (``reason``, e.g. ``worker_lost``), so the log says what became of it."""
+    mid-way, so the log says what became of it; no report of it was stored or released. ``reason``:
+    ``worker_lost`` (a batch attempt, closed by the batch service) or ``not_completed`` (closed by the hub's
+    sweeper, which also gives ``requested_leaf``, the leaf of the ``verification.requested`` entry)."""
 
     type: Literal["verification.abandoned"] = "verification.abandoned"
     reason: Code
+    requested_leaf: NonNegativeInt | None = None
     outcome: Literal["abandoned"] = "abandoned"
 
 
@@ -272,6 +275,7 @@ class BatchChanged(_Entry):
 AuditEntry = Annotated[
     VerificationRequested
     | VerificationCompleted
+    | VerificationAbandoned
     | VerificationRejected
     | SourceQueried
     | ConsentGranted
@@ -287,6 +291,7 @@ AuditEntry = Annotated[
 ENTRY_TYPES = (
     "verification.requested",
     "verification.completed",
+    "verification.abandoned",
     "verification.rejected",
     "source.queried",
     "consent.granted",

@@ -11,6 +11,12 @@ computes the new leaves' hashes and the perfect subtrees they complete, and inse
 node hashes. A failed commit fails every append of the batch with :class:`AuditUnavailable`; nothing of it
 is kept, so leaf indices have no gaps.
 
+Entries that belong together go in one call (:meth:`AuditLog.append_all`): they get consecutive leaves in
+one transaction, with the rows an :data:`AlongsideWriter` adds to that same transaction (the flow stores a
+report there with its ``verification.completed`` entry, so neither exists without the other). Services that
+change state in a transaction of their own write its entry in it with :meth:`AuditLog.append_within`: the
+change and its entry commit together or not at all.
+
 Checkpoints. After a commit, when ``checkpoint_interval_s`` has passed since this process's last checkpoint,
 the current tree head is signed (:mod:`gateway.audit.checkpoint`); while entries are uncovered and the log is
 idle, a timer does the same, so every entry is covered by a checkpoint within that interval.
@@ -29,15 +35,15 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gateway.audit import _store
 from gateway.audit.checkpoint import Checkpoint
@@ -49,7 +55,7 @@ from gateway.audit.rfc9162 import Node, append_leaves, consistency_plan, fold, i
 from gateway.audit.subject_report import Access, subject_accesses
 from gateway.errors import AuditUnavailable, InvalidInput, NotFound, StoreUnavailable
 from gateway.store import Database
-from gateway.store.models import Base
+from gateway.store.rows import insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +112,38 @@ class SubjectAccessReport:
         }
 
 
-@dataclass(slots=True)
-class _Pending:
+AlongsideWriter = Callable[[AsyncConnection, Sequence[tuple[int, Any]]], Awaitable[None]]
+"""Writes rows that must commit with their entries. Called once per transaction with the connection and, for
+every append that staged a payload for it, the leaf index of that append's first entry and the payload."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
     entry: bytes
     columns: tuple[str, datetime, str, str | None]  # the copies searches filter on: type, time, actor, purpose
     subject_refs: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Pending:
+    entries: list[_Prepared]
+    alongside: tuple[AlongsideWriter, Any] | None
     done: asyncio.Future[int]
+
+
+class _Wake:
+    """Queued to wake an idle writer: entries were committed by another transaction and need a checkpoint."""
+
+
+_WAKE = _Wake()
+
+
+def _prepare(entry: AuditEntry) -> _Prepared:
+    return _Prepared(
+        entry=canonical_entry(entry),
+        columns=(entry.type, entry.time, entry.actor, getattr(entry, "purpose", None)),
+        subject_refs=tuple(dict.fromkeys(getattr(entry, "subject_refs", ()))),
+    )
 
 
 class AuditLog:
@@ -131,7 +163,7 @@ class AuditLog:
         self._pepper = subject_pepper
         self._max_batch = max_batch
         self._interval = checkpoint_interval_s
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue(maxsize=max_batch * 8)
+        self._queue: asyncio.Queue[_Pending | _Wake | None] = asyncio.Queue(maxsize=max_batch * 8)
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
         # The tree as this process last committed it: its size and right border, reused when no other
@@ -149,15 +181,63 @@ class AuditLog:
 
     async def append(self, entry: AuditEntry) -> int:
         """Record ``entry``; returns its leaf index once it is committed. :class:`AuditUnavailable` if not."""
+        return await self.append_all((entry,))
+
+    async def append_all(
+        self, entries: Sequence[AuditEntry], *, alongside: tuple[AlongsideWriter, Any] | None = None
+    ) -> int:
+        """Record ``entries`` on consecutive leaves in one transaction, with ``alongside`` (a writer and its
+        payload) in that transaction too; returns the first leaf index once committed, or raises
+        :class:`AuditUnavailable` and nothing of it (entries or rows) is kept."""
         if self._closed:
             raise AuditUnavailable("the audit log is closed")
-        pending = _pending(entry)
+        if not entries:
+            raise ValueError("append_all needs at least one entry")
+        pending = _Pending(
+            entries=[_prepare(entry) for entry in entries],
+            alongside=alongside,
+            done=asyncio.get_running_loop().create_future(),
+        )
+        self._ensure_writer()
+        await self._queue.put(pending)
+        return await pending.done
+
+    async def append_within(self, transaction: AsyncConnection | AsyncSession, *entries: AuditEntry) -> list[int]:
+        """Append ``entries`` inside the caller's open transaction (a connection's or a session's), the one
+        that makes the change they record, so that they commit, or roll back, together with it; returns their
+        leaf indices. A checkpoint covers them within the interval once that transaction commits.
+
+        The sequencer's lock is held from here to that commit: append last and commit soon. On SQLite the
+        transaction must hold the write lock before it reads (``BEGIN IMMEDIATE``, or a write such as this
+        append as its first statement): a deferred transaction that read first cannot take it once another
+        process has committed.
+        """
+        if self._closed:
+            raise AuditUnavailable("the audit log is closed")
+        prepared = [_prepare(entry) for entry in entries]
+        connection = await transaction.connection() if isinstance(transaction, AsyncSession) else transaction
+        try:
+            start, _, _ = await self._write(connection, prepared)
+        except SQLAlchemyError as exc:
+            raise AuditUnavailable("the audit entry could not be written") from exc
+        event.listen(connection.sync_connection, "commit", self._committed_elsewhere, once=True)
+        return list(range(start, start + len(prepared)))
+
+    def _committed_elsewhere(self, _connection: Any) -> None:
+        # Runs on the event loop's thread (SQLAlchemy's async bridge): have the writer sign a checkpoint
+        # covering those entries within the interval, like its own.
+        if self._closed:
+            return
+        self._uncovered = True
+        self._ensure_writer()
+        with contextlib.suppress(asyncio.QueueFull):  # a full queue means a busy writer: it will see the flag
+            self._queue.put_nowait(_WAKE)
+
+    def _ensure_writer(self) -> None:
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_batches(), name="audit-log-writer")
         elif self._writer.done():
             raise AuditUnavailable("the audit log's writer has stopped")
-        await self._queue.put(pending)
-        return await pending.done
 
     async def aclose(self) -> None:
         """Commit what is queued, sign a last checkpoint if entries are uncovered, and stop the writer."""
@@ -177,7 +257,7 @@ class AuditLog:
             # Whatever stopped the writer, no append may wait for it forever.
             while not self._queue.empty():
                 pending = self._queue.get_nowait()
-                if pending is not None and not pending.done.done():
+                if isinstance(pending, _Pending) and not pending.done.done():
                     pending.done.set_exception(AuditUnavailable("the audit log's writer has stopped"))
 
     async def _write_until_closed(self) -> None:
@@ -186,12 +266,15 @@ class AuditLog:
             if first is None and not self._closed:
                 continue  # the checkpoint timer fired
             batch = [] if first is None else [first]
-            while len(batch) < self._max_batch and not self._queue.empty():
+            size = sum(len(pending.entries) for pending in batch)
+            while size < self._max_batch and not self._queue.empty():
                 item = self._queue.get_nowait()
                 if item is None:
                     self._closed = True
                     break
-                batch.append(item)
+                if isinstance(item, _Pending):
+                    batch.append(item)
+                    size += len(item.entries)
             if batch:
                 await self._commit_batch(batch)
             if self._closed and self._queue.empty():
@@ -200,13 +283,19 @@ class AuditLog:
     async def _next(self) -> _Pending | None:
         """The next queued append; None at close or when a checkpoint falls due while idle (after signing it)."""
         if not self._uncovered:
-            return await self._queue.get()
-        remaining = self._last_checkpoint + self._interval - time.monotonic()
-        try:
-            return await asyncio.wait_for(self._queue.get(), timeout=max(remaining, 0.0))
-        except TimeoutError:
-            await self._checkpoint_quietly()
+            item = await self._queue.get()
+        else:
+            remaining = self._last_checkpoint + self._interval - time.monotonic()
+            try:
+                item = await asyncio.wait_for(self._queue.get(), timeout=max(remaining, 0.0))
+            except TimeoutError:
+                await self._checkpoint_quietly()
+                return None
+        if isinstance(item, _Wake):
             return None
+        if item is None:
+            self._closed = True
+        return item
 
     async def _commit_batch(self, batch: list[_Pending]) -> None:
         try:
@@ -218,24 +307,13 @@ class AuditLog:
                     pending.done.set_exception(AuditUnavailable("the audit entry could not be committed"))
             self._size = -1
             return
-        for offset, pending in enumerate(batch):
+        for pending in batch:
             if not pending.done.done():
-                pending.done.set_result(start + offset)
+                pending.done.set_result(start)
+            start += len(pending.entries)
         self._uncovered = True
         if time.monotonic() - self._last_checkpoint >= self._interval:
             await self._checkpoint_quietly()
-
-    async def append_within(self, connection: AsyncConnection, *entries: AuditEntry) -> list[int]:
-        """Append ``entries`` inside the caller's open transaction on ``connection``, so that they commit, or
-        roll back, together with the state change they record; returns their leaf indices. The sequencer's
-        lock is held from here to that commit, so append last and commit soon. On SQLite the transaction
-        must have taken the write lock at its start (``BEGIN IMMEDIATE``)."""
-        if self._closed:
-            raise AuditUnavailable("the audit log is closed")
-        batch = [_pending(entry) for entry in entries]
-        start, _, _ = await self._append_rows(connection, batch, cached_border=False)
-        self._uncovered = True
-        return list(range(start, start + len(batch)))
 
     async def _commit(self, batch: Sequence[_Pending]) -> int:
         async with self._database.engine.begin() as connection:
@@ -243,38 +321,48 @@ class AuditLog:
                 # Take SQLite's write lock at BEGIN, waiting under busy_timeout: a deferred transaction can
                 # fail at once (SQLITE_BUSY_SNAPSHOT) when another process commits while it waits to write.
                 await connection.exec_driver_sql("BEGIN IMMEDIATE")
-            start, size, new_frontier = await self._append_rows(connection, batch, cached_border=True)
+            start, size, new_frontier = await self._write(
+                connection, [prepared for pending in batch for prepared in pending.entries]
+            )
+            staged: dict[AlongsideWriter, list[tuple[int, Any]]] = {}
+            first = start
+            for pending in batch:
+                if pending.alongside is not None:
+                    writer, payload = pending.alongside
+                    staged.setdefault(writer, []).append((first, payload))
+                first += len(pending.entries)
+            for writer, items in staged.items():
+                await writer(connection, items)
         self._size, self._frontier = size, new_frontier
         return start
 
-    async def _append_rows(
-        self, connection: AsyncConnection, batch: Sequence[_Pending], *, cached_border: bool
+    async def _write(
+        self, connection: AsyncConnection, entries: Sequence[_Prepared]
     ) -> tuple[int, int, list[tuple[Node, bytes]]]:
-        """Sequence ``batch`` and insert its entries, subject index and completed nodes; returns the first
-        leaf index, the new tree size and the new right border."""
+        """Append ``entries`` in ``connection``'s transaction; returns the first leaf index, the new tree size
+        and the new right border (for this process's cache, once committed)."""
         # First statement, and a write: the lock it takes orders this batch after every committed one
         # (a SQLite transaction that reads first could not upgrade to writing once another committed).
         size = (
             await connection.execute(
                 update(AuditSequencer)
                 .where(AuditSequencer.id == 1)
-                .values(tree_size=AuditSequencer.tree_size + len(batch))
+                .values(tree_size=AuditSequencer.tree_size + len(entries))
                 .returning(AuditSequencer.tree_size)
             )
         ).scalar_one()
-        start = size - len(batch)
-        cached = cached_border and start == self._size
-        border = self._frontier if cached else await _store.frontier(connection, start)
-        completed, new_frontier = append_leaves(border, [leaf_hash(pending.entry) for pending in batch])
-        await _insert(
+        start = size - len(entries)
+        border = self._frontier if start == self._size else await _store.frontier(connection, start)
+        completed, new_frontier = append_leaves(border, [leaf_hash(prepared.entry) for prepared in entries])
+        await insert_rows(
             connection,
             AuditEntryRow,
             ("leaf_index", "entry", "entry_type", "logged_at", "actor", "purpose"),
-            [(start + offset, pending.entry, *pending.columns) for offset, pending in enumerate(batch)],
+            [(start + offset, prepared.entry, *prepared.columns) for offset, prepared in enumerate(entries)],
         )
-        subjects = [(ref, start + offset) for offset, pending in enumerate(batch) for ref in pending.subject_refs]
-        await _insert(connection, AuditSubject, ("subject_ref", "leaf_index"), subjects)
-        await _insert(
+        subjects = [(ref, start + offset) for offset, prepared in enumerate(entries) for ref in prepared.subject_refs]
+        await insert_rows(connection, AuditSubject, ("subject_ref", "leaf_index"), subjects)
+        await insert_rows(
             connection,
             AuditNode,
             ("level", "index", "hash"),
@@ -284,9 +372,15 @@ class AuditLog:
 
     # -- checkpoints -----------------------------------------------------------------------------------
 
-    async def checkpoint(self) -> StoredCheckpoint | None:
+    async def checkpoint(self, *, viewer: Viewer | None = None) -> StoredCheckpoint | None:
         """A signed checkpoint of the current tree: the stored one if the tree has not grown since, else a
-        new one. None while the log is empty."""
+        new one. None while the log is empty. Shown to ``viewer`` (audited) when there is one."""
+        found = await self._sign_checkpoint()
+        if found is not None and viewer is not None:
+            await self._viewed(viewer, "checkpoint", AuditQuery(), (), 1)
+        return found
+
+    async def _sign_checkpoint(self) -> StoredCheckpoint | None:
         async with _reading(self._database.engine.connect()) as connection:
             size = await _store.tree_size(connection)
             if size == 0:
@@ -311,16 +405,20 @@ class AuditLog:
         # A checkpoint that fails now is retried after the next commit; appends must not fail for it.
         self._last_checkpoint = time.monotonic()
         try:
-            await self.checkpoint()
+            await self._sign_checkpoint()
         except Exception as exc:  # the writer must survive anything a checkpoint runs into
             log.warning("audit checkpoint not written: %s", type(exc).__name__)
             return
         self._uncovered = False
 
-    async def latest_checkpoint(self) -> StoredCheckpoint | None:
+    async def latest_checkpoint(self, *, viewer: Viewer | None = None) -> StoredCheckpoint | None:
+        """The latest signed checkpoint; shown to ``viewer`` (audited) when there is one."""
         async with _reading(self._database.engine.connect()) as connection:
             size = (await connection.execute(select(func.max(AuditCheckpoint.tree_size)))).scalar_one_or_none()
-            return None if size is None else await _checkpoint_at(connection, size)
+            latest = None if size is None else await _checkpoint_at(connection, size)
+        if latest is not None and viewer is not None:
+            await self._viewed(viewer, "checkpoint", AuditQuery(), (), 1)
+        return latest
 
     # -- proofs ----------------------------------------------------------------------------------------
 
@@ -329,7 +427,7 @@ class AuditLog:
             return await _store.tree_size(connection)
 
     async def inclusion_proof(
-        self, leaf_index: int, tree_size: int | None = None, *, with_entry: bool = False
+        self, leaf_index: int, tree_size: int | None = None, *, with_entry: bool = False, viewer: Viewer | None = None
     ) -> InclusionProof:
         """RFC 9162 inclusion proof of a leaf in the tree of ``tree_size`` (default: the latest checkpoint's
         tree if it holds the leaf, else the current tree), with that tree's checkpoint if one was signed."""
@@ -351,6 +449,8 @@ class AuditLog:
                 ).scalar_one()
                 # SQLite returns text for a row someone rewrote with a text function; the proof then fails.
                 entry = stored.encode("utf-8") if isinstance(stored, str) else bytes(stored)
+        if viewer is not None:
+            await self._viewed(viewer, "inclusion_proof", AuditQuery(start=leaf_index), (), 1)
         return InclusionProof(
             leaf_index=leaf_index,
             tree_size=tree_size,
@@ -361,7 +461,7 @@ class AuditLog:
             checkpoint=None if checkpoint is None else checkpoint.note,
         )
 
-    async def consistency_proof(self, first: int, second: int) -> ConsistencyProof:
+    async def consistency_proof(self, first: int, second: int, *, viewer: Viewer | None = None) -> ConsistencyProof:
         """RFC 9162 consistency proof from the tree of size ``first`` to the tree of size ``second``."""
         if not 0 < first <= second:
             raise InvalidInput("a consistency proof needs 0 < first <= second")
@@ -371,6 +471,8 @@ class AuditLog:
             plan = consistency_plan(first, second)
             first_nodes, second_nodes = subtree_nodes(0, first), subtree_nodes(0, second)
             hashes = await _store.read_nodes(connection, plan.nodes() | set(first_nodes) | set(second_nodes))
+        if viewer is not None:
+            await self._viewed(viewer, "consistency_proof", AuditQuery(start=first, end=second), (), 0)
         return ConsistencyProof(
             first_size=first,
             second_size=second,
@@ -394,6 +496,18 @@ class AuditLog:
         if viewer is not None:
             await self._viewed(viewer, "entries", AuditQuery(start=start, end=end), (), len(found))
         return found
+
+    async def entries_at(self, leaf_indices: Iterable[int]) -> list[LoggedEntry]:
+        """The entries at these leaves (for the hub's own use: not audited as a view)."""
+        wanted = sorted(set(leaf_indices))
+        if not wanted:
+            return []
+        statement = (
+            select(AuditEntryRow.leaf_index, AuditEntryRow.entry)
+            .where(AuditEntryRow.leaf_index.in_(wanted))
+            .order_by(AuditEntryRow.leaf_index)
+        )
+        return await self._select_entries(statement)
 
     async def search(
         self,
@@ -468,12 +582,6 @@ class AuditLog:
             rows = (await connection.execute(statement)).all()
         return [LoggedEntry(row.leaf_index, json.loads(row.entry)) for row in rows]
 
-    async def record_view(
-        self, viewer: Viewer, view: str, query: AuditQuery | None = None, refs: Iterable[str] = (), count: int = 0
-    ) -> None:
-        """Audit an auditor's look at the log (checkpoints and proofs too: every call is audited)."""
-        await self._viewed(viewer, view, query or AuditQuery(), refs, count)
-
     async def _viewed(self, viewer: Viewer, view: str, query: AuditQuery, refs: Iterable[str], count: int) -> None:
         await self.append(
             AuditViewed(
@@ -485,33 +593,6 @@ class AuditLog:
                 result_count=count,
             )
         )
-
-
-# -- the store -----------------------------------------------------------------------------------------
-
-
-def _pending(entry: AuditEntry) -> _Pending:
-    return _Pending(
-        entry=canonical_entry(entry),
-        columns=(entry.type, entry.time, entry.actor, getattr(entry, "purpose", None)),
-        subject_refs=tuple(dict.fromkeys(getattr(entry, "subject_refs", ()))),
-        done=asyncio.get_running_loop().create_future(),
-    )
-
-
-async def _insert(
-    connection: AsyncConnection, table: type[Base], columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
-) -> None:
-    """Insert rows within the connection's transaction. On PostgreSQL, by COPY (one round trip, binary rows,
-    several times cheaper than INSERT for the server and for Python); elsewhere by one executemany."""
-    if not rows:
-        return
-    if connection.dialect.name == "postgresql":
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None  # a connection checked out of the pool holds its asyncpg connection
-        await driver.copy_records_to_table(table.__tablename__, records=rows, columns=columns)
-    else:
-        await connection.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 # -- reading the store ---------------------------------------------------------------------------------

@@ -12,7 +12,13 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-_VERIFICATION_TYPES = ("verification.requested", "verification.completed", "verification.rejected", "source.queried")
+_VERIFICATION_TYPES = (
+    "verification.requested",
+    "verification.completed",
+    "verification.abandoned",
+    "verification.rejected",
+    "source.queried",
+)
 
 
 @dataclass(slots=True)

@@ -55,7 +55,7 @@ from gateway.ids import subject_ref
 from gateway.meanstest.flow import VerificationService
 from gateway.meanstest.request import parse_verification_request, validate_household
 from gateway.members import MemberRegistry
-from gateway.store import Database
+from gateway.store import Database, verifications
 from gateway.store.at_rest import open_at_rest, seal_at_rest
 from gateway.store.models import Verification
 
@@ -586,7 +586,9 @@ class BatchService:
         pepper = self._keys().subject_pepper
         refs = tuple(subject_ref(pepper, person.id_number) for person in request.household)
         stored = await connection.scalar(
-            select(Verification.status).where(Verification.verification_id == verification_id)
+            select(Verification.status).where(
+                Verification.verification_id == verification_id, Verification.status.in_(verifications.COMPLETED)
+            )
         )
         if stored is not None and await _completed_in_log(connection, verification_id, refs[0]):
             await _finish(
@@ -614,6 +616,7 @@ class BatchService:
                 reason="worker_lost",
             ),
         )
+        await verifications.mark_abandoned(connection, [verification_id], now)
         return False
 
     async def _stored_recommendation(self, requester: str, verification_id: str) -> str | None:

@@ -15,6 +15,8 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from gateway.audit import AuditLog, ConsentGranted
+from gateway.audit import ConsentRevoked as AuditConsentRevoked
 from gateway.consent.coverage import Grant, covering_consents, status_at
 from gateway.consent.models import Consent
 from gateway.consent.receipt import receipt_claims, sign_receipt
@@ -46,11 +48,14 @@ class ConsentService:
         keys: HubKeys | Callable[[], HubKeys],
         *,
         hub_id: str,
+        audit: AuditLog,
         policy_url: str = DEFAULT_POLICY_URL,
     ) -> None:
         """``keys`` may be the hub's key ring accessor, so receipts are signed with the key in force after a
-        rotation (``hedui keys rotate``) without a restart."""
+        rotation (``hedui keys rotate``) without a restart. Every change writes its DESIGN §9 entry to
+        ``audit`` in the transaction that makes it, whoever calls (API, CLI import, sandbox seeding)."""
         self._database = database
+        self._audit = audit
         self._keys: Callable[[], HubKeys] = keys if callable(keys) else (lambda: keys)
         self._hub_id = hub_id
         self._policy_url = policy_url
@@ -77,6 +82,10 @@ class ConsentService:
         async with self._database.session() as session:
             try:
                 async with session.begin():
+                    # The entries first: on SQLite their sequencer update takes the write lock.
+                    await self._audit.append_within(
+                        session, *(_granted(row, actor=controller.member_id) for row in rows)
+                    )
                     session.add_all(rows)
             except IntegrityError as exc:
                 # Another replica registered the same form between our duplicate check and this insert.
@@ -109,6 +118,12 @@ class ConsentService:
                 raise NotFound("no such consent for this member")
             if result.rowcount == 0:
                 raise ConsentAlreadyRevoked("the consent was revoked before")
+            await self._audit.append_within(
+                session,
+                AuditConsentRevoked(
+                    actor=by.member_id, consent_id=row.consent_id, subject_refs=(row.subject_ref,), reason="revoked"
+                ),
+            )
         return _view(row, now)
 
     async def search(self, id_number: str, *, member: MemberRecord, now: datetime | None = None) -> list[ConsentView]:
@@ -233,6 +248,21 @@ class ConsentService:
         registered = [entry for entry, pair in enumerate(pairs) if pair in stored]
         if registered:
             raise ConsentAlreadyRegistered("this signed form is already registered for a person", entries=registered)
+
+
+def _granted(row: Consent, *, actor: str) -> ConsentGranted:
+    return ConsentGranted(
+        actor=actor,
+        consent_id=row.consent_id,
+        subject_refs=(row.subject_ref,),
+        grantee=row.grantee,
+        purposes=tuple(row.purposes),
+        categories=tuple(row.categories),
+        collection_method=row.collection_method,
+        evidence_digest=row.evidence_sha256,
+        valid_from=_utc(row.valid_from).date(),
+        valid_until=_utc(row.valid_until).date(),
+    )
 
 
 def _grantees(member: MemberRecord) -> list[str]:

@@ -8,17 +8,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import rfc8785
 
 from adapters.base import QueryMember, SourceQuery
-from gateway.audit import AuditLog, SourceQueried, VerificationCompleted, VerificationRejected, VerificationRequested
+from gateway.audit import (
+    AuditLog,
+    SourceQueried,
+    VerificationAbandoned,
+    VerificationCompleted,
+    VerificationRejected,
+    VerificationRequested,
+)
 from gateway.auth import Caller, PurposeCatalog
 from gateway.broker import Broker
 from gateway.broker.quota import Priority
@@ -34,11 +42,15 @@ from gateway.meanstest.request import VerificationRequest, parse_verification_re
 from gateway.members import MemberRecord, MemberRegistry
 from gateway.metrics import HubMetrics
 from gateway.registry import DEFAULT_FORBIDDEN_OVERLAPS, RegistryService
-from gateway.store import Database
+from gateway.store import Database, verifications
 from gateway.store.at_rest import open_at_rest, seal_at_rest
-from gateway.store.models import Verification
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+log = logging.getLogger(__name__)
+
+
+class _Raced(Exception):
+    """Another replica completed or closed one of the verifications meanwhile: roll back, retry later."""
 
 
 class Requester(Protocol):
@@ -144,8 +156,16 @@ class VerificationService:
             "subject_refs": subject_refs,
             "categories": tuple(request.categories),
         }
-        leaf_index = await self._audit.append(
-            VerificationRequested(**about, consent_ids=consent_ids, request_digest=request_digest)
+        # Its row goes in with the entry (status ``requested``), so a crash before completion leaves a row
+        # the sweeper closes as abandoned (issue 11 #8).
+        leaf_index = await self._audit.append_all(
+            (VerificationRequested(**about, consent_ids=consent_ids, request_digest=request_digest),),
+            alongside=(
+                verifications.write_requested,
+                verifications.Requested(
+                    verification_id, member.member_id, request.case_id, request.purpose, request.region, now
+                ),
+            ),
         )
 
         query = SourceQuery(
@@ -184,10 +204,12 @@ class VerificationService:
             )
             report.update(decide(policy, inputs).report_fields())
         report["audit"] = {"leaf_index": leaf_index, "log": self._audit.origin}
-        report_digest = await self._store_report(verification_id, member.member_id, request, now, report)
-        await asyncio.gather(
-            *(
-                self._audit.append(
+        canonical = rfc8785.dumps(report)  # RFC 8785 JCS: the digest is reproducible by any verifier
+        report_digest = hashlib.sha256(canonical).hexdigest()
+        # The report is stored in the transaction of its completion entry: neither exists without the other.
+        await self._audit.append_all(
+            (
+                *(
                     SourceQueried(
                         actor=member.member_id,
                         verification_id=verification_id,
@@ -198,20 +220,71 @@ class VerificationService:
                         outcome=outcome.status,
                         latency_ms=outcome.latency_ms,
                     )
-                )
-                for outcome in outcomes
-            ),
-            self._audit.append(
+                    for outcome in outcomes
+                ),
                 VerificationCompleted(
                     **about,
                     outcome=report["status"],
                     recommendation=report.get("decision", {}).get("recommendation"),
                     report_digest=report_digest,
-                )
+                ),
+            ),
+            alongside=(
+                verifications.write_completed,
+                verifications.Completed(
+                    verification_id,
+                    report["status"],
+                    datetime.now(UTC),
+                    report_digest,
+                    seal_at_rest(self._keys().storage_key, canonical, verification_id.encode()),
+                ),
             ),
         )
         self._metrics.verifications.labels(request.purpose, report["status"]).inc()
         return verification_id, report
+
+    async def close_abandoned(self, *, older_than_s: float, now: datetime | None = None, limit: int = 500) -> int:
+        """Close verifications that were requested more than ``older_than_s`` ago and never completed (their
+        hub process ended in between): each gets a ``verification.abandoned`` entry, in the transaction that
+        marks its row abandoned; returns how many were closed. Run at start-up and periodically; replicas may
+        run it at once (a row another closed meanwhile makes this round a no-op, retried next time).
+
+        ``older_than_s`` must exceed the longest a verification can run, or a slow one would be closed while
+        it still runs (its completion is then logged but its report not stored).
+        """
+        now = now or datetime.now(UTC)
+        stale = await verifications.open_since_before(self._database, now - timedelta(seconds=older_than_s), limit)
+        if not stale:
+            return 0
+        requested = {item.leaf_index: item.entry for item in await self._audit.entries_at([leaf for _, leaf in stale])}
+        entries = []
+        for verification_id, leaf in stale:
+            entry = requested[leaf]
+            entries.append(
+                VerificationAbandoned(
+                    actor=entry["actor"],
+                    operator=entry.get("operator"),
+                    verification_id=verification_id,
+                    case_id=entry["case_id"],
+                    purpose=entry["purpose"],
+                    region=entry["region"],
+                    subject_refs=tuple(entry["subject_refs"]),
+                    categories=tuple(entry["categories"]),
+                    reason="not_completed",
+                    requested_leaf=leaf,
+                )
+            )
+        ids = [verification_id for verification_id, _ in stale]
+        try:
+            async with self._database.session() as session, session.begin():
+                # The entries first: on SQLite that takes the write lock before anything is read.
+                await self._audit.append_within(session, *entries)
+                if await verifications.mark_abandoned(session, ids, now) != len(ids):
+                    raise _Raced()
+        except _Raced:
+            return 0
+        log.warning("closed %d verifications left open by a stopped hub process as abandoned", len(ids))
+        return len(ids)
 
     async def _authorised_request(
         self, body: Mapping[str, Any], caller: Requester, request_digest: str
@@ -286,8 +359,7 @@ class VerificationService:
 
     async def stored_report(self, caller: Caller, verification_id: str) -> dict[str, Any]:
         """A stored report of ``caller``; another member's gets the same 404 as an unknown id."""
-        async with self._database.session() as session:
-            row = await session.get(Verification, verification_id)
+        row = await verifications.stored_report(self._database, verification_id)
         if row is None or row.requester != caller.member_id or row.report_sealed is None:
             raise NotFound("no such verification for this requester")
         report: dict[str, Any] = json.loads(
@@ -311,35 +383,6 @@ class VerificationService:
             return self._policies.for_purpose(region, purpose, on)
         except PolicyNotFound:
             return None
-
-    async def _store_report(
-        self,
-        verification_id: str,
-        requester: str,
-        request: VerificationRequest,
-        started_at: datetime,
-        report: dict[str, Any],
-    ) -> str:
-        """Store the report encrypted at rest (one insert: the audit log, not this table, records the request
-        as it starts); returns the report's digest (SHA-256 of its RFC 8785 form)."""
-        canonical = rfc8785.dumps(report)  # RFC 8785 JCS: the digest is reproducible by any verifier
-        digest = hashlib.sha256(canonical).hexdigest()
-        async with self._database.session() as session, session.begin():
-            session.add(
-                Verification(
-                    verification_id=verification_id,
-                    requester=requester,
-                    case_id=request.case_id,
-                    purpose=request.purpose,
-                    region=request.region,
-                    status=report["status"],
-                    created_at=started_at,
-                    completed_at=datetime.now(UTC),
-                    report_digest=digest,
-                    report_sealed=seal_at_rest(self._keys().storage_key, canonical, verification_id.encode()),
-                )
-            )
-        return digest
 
     async def _seal_for(self, member_id: str, body: dict[str, Any], opened: OpenedMessage | None) -> SealedMessage:
         return seal(

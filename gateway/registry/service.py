@@ -11,10 +11,12 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Literal
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.audit import AuditLog, RegistryEnrollment
 from gateway.envelope import HubKeys
 from gateway.errors import (
     Conflict,
@@ -53,8 +55,11 @@ def sealed_id_number_aad(enrollment_id: str) -> bytes:
 
 
 class RegistryService:
-    def __init__(self, database: Database, keys: HubKeys, *, clock: Clock = _utc_now) -> None:
+    def __init__(self, database: Database, keys: HubKeys, *, audit: AuditLog, clock: Clock = _utc_now) -> None:
+        """Every change writes its ``registry.enrollment`` entry to ``audit`` in the transaction that makes
+        it, whoever calls (API, seeding, batch)."""
         self._database = database
+        self._audit = audit
         self._keys = keys
         self._clock = clock
         self._postgres = database.engine.dialect.name == "postgresql"
@@ -89,6 +94,7 @@ class RegistryService:
             )
             if clash is not None:
                 raise Conflict("this person already has this programme in this region for an overlapping period")
+            await self._audit.append_within(session, _entry(row, member_id, "enrolled"))
         return _view(row)
 
     async def end(self, enrollment_id: str, ending: EnrollmentEnd, *, member_id: str) -> EnrollmentView:
@@ -110,6 +116,7 @@ class RegistryService:
             if row.end_date != ending.end:
                 row.end_date = ending.end
                 row.ended_at = self._clock()
+                await self._audit.append_within(session, _entry(row, member_id, "ended"))
         return _view(row)
 
     async def search(self, query: EnrollmentSearch) -> EnrollmentList:
@@ -177,7 +184,11 @@ class RegistryService:
         transaction: an operator's import (the legacy registry, the sandbox population), so neither the
         region rule nor the overlap rule of :meth:`record` applies. Returns how many were stored."""
         rows = [self._new_row(enrollment, member_id) for member_id, enrollment in enrollments]
+        if not rows:
+            return 0
         async with self._database.session() as session, session.begin():
+            # The entries first: on SQLite their sequencer update takes the write lock.
+            await self._audit.append_within(session, *(_entry(row, row.member_id, "enrolled") for row in rows))
             session.add_all(rows)
         return len(rows)
 
@@ -239,4 +250,16 @@ def _view(row: Enrollment) -> EnrollmentView:
         monthly_amount=Decimal(row.monthly_amount_fen).scaleb(-2),
         recorded_at=_aware(row.recorded_at),
         ended_at=None if row.ended_at is None else _aware(row.ended_at),
+    )
+
+
+def _entry(row: Enrollment, actor: str, outcome: Literal["enrolled", "ended"]) -> RegistryEnrollment:
+    """DESIGN §9 ``registry.enrollment``."""
+    return RegistryEnrollment(
+        actor=actor,
+        enrollment_id=row.enrollment_id,
+        subject_refs=(row.subject_ref,),
+        programme=row.programme,
+        region=row.region,
+        outcome=outcome,
     )

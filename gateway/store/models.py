@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -56,7 +56,11 @@ class ReplayEntry(Base):
 
 class Verification(Base):
     """A verification and its report. The report body holds personal data only inside ``report_sealed``,
-    which is the report encrypted to the hub's own storage key; queries use ids and digests."""
+    which is the report encrypted to the hub's own storage key; queries use ids and digests.
+
+    The row is written with ``verification.requested`` (status ``requested``, ``requested_leaf`` its leaf)
+    and completed with ``verification.completed`` (status ``complete``/``partial`` and the report), each in
+    the same transaction as its entry; a row left ``requested`` by a crash is closed as ``abandoned``."""
 
     __tablename__ = "verifications"
 
@@ -70,5 +74,14 @@ class Verification(Base):
     completed_at: Mapped[datetime | None]
     report_digest: Mapped[str | None] = mapped_column(String(64))
     report_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    requested_leaf: Mapped[int | None] = mapped_column(BigInteger)
 
-    __table_args__ = (Index("ix_verifications_requester_created", "requester", "created_at"),)
+    __table_args__ = (
+        Index("ix_verifications_requester_created", "requester", "created_at"),
+        Index(
+            "ix_verifications_open",
+            "created_at",
+            postgresql_where=text("status = 'requested'"),
+            sqlite_where=text("status = 'requested'"),
+        ),
+    )

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from gateway.audit import AuditLog, LogKey, init_log_key, log_origin
 from gateway.consent import ConsentService
 from gateway.envelope import HubKeys, generate_member_jwks, load_jwks
 from gateway.store import Database
@@ -37,5 +39,19 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def service(database: Database, hub_keys: HubKeys) -> ConsentService:
-    return ConsentService(database, hub_keys, hub_id=HUB_ID)
+async def audit(database: Database, hub_keys: HubKeys, tmp_path: Path) -> AsyncIterator[AuditLog]:
+    """The log the service writes its entries to (a log key of its own)."""
+    init_log_key(tmp_path / "log-key")
+    log = AuditLog(
+        database,
+        log_key=LogKey.load(tmp_path / "log-key", name=log_origin(HUB_ID)),
+        subject_pepper=hub_keys.subject_pepper,
+        checkpoint_interval_s=3600,
+    )
+    yield log
+    await log.aclose()
+
+
+@pytest.fixture
+def service(database: Database, hub_keys: HubKeys, audit: AuditLog) -> ConsentService:
+    return ConsentService(database, hub_keys, hub_id=HUB_ID, audit=audit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -11,12 +12,14 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from gateway.audit.models import AuditEntryRow
 from gateway.cli import app
 from gateway.consent import ConsentService, import_consents, verify_receipt
 from gateway.consent.models import Consent
 from gateway.consent.rules import CHINA_STANDARD_TIME
-from gateway.envelope import HubKeys, generate_member_jwks, init_key_dir
+from gateway.envelope import HubKeys, generate_member_jwks
 from gateway.errors import ConsentImportInvalid
+from gateway.keydir import init_hub_key_dir
 from gateway.store import Database
 
 if TYPE_CHECKING:  # the kit is a fixture of this directory's conftest.py
@@ -90,6 +93,16 @@ async def test_importing_a_file_twice_reports_every_row_and_adds_nothing(
     assert all(person not in json.dumps(caught.value.extensions) for person in people)
 
 
+async def logged_entries(url: str, kind: str) -> list[dict[str, object]]:
+    database = Database(url)
+    try:
+        async with database.session() as session:
+            rows = await session.scalars(select(AuditEntryRow.entry).where(AuditEntryRow.entry_type == kind))
+            return [json.loads(row) for row in rows]
+    finally:
+        await database.dispose()
+
+
 def test_the_cli_imports_a_file_and_reports_row_errors(
     kit: ConsentKit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -97,7 +110,7 @@ def test_the_cli_imports_a_file_and_reports_row_errors(
     url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
     monkeypatch.setenv("HEDUI_DATABASE_URL", url)
     key_dir = tmp_path / "keys"
-    keys: HubKeys = init_key_dir(key_dir)
+    keys: HubKeys = init_hub_key_dir(key_dir)
     _, public = generate_member_jwks()
     (tmp_path / "mis.jwks.json").write_text(json.dumps(public))
     added = runner.invoke(
@@ -126,6 +139,9 @@ def test_the_cli_imports_a_file_and_reports_row_errors(
     assert [line["row"] for line in lines] == [2, 3, 4]
     for line in lines:
         assert verify_receipt(line["receipt"], keys.public_jwks())["consentReceiptID"] == line["consent_id"]
+    # Issue 11 #9: the import writes a consent.granted entry per consent, in the hub's log.
+    granted = asyncio.run(logged_entries(url, "consent.granted"))
+    assert sorted(entry["consent_id"] for entry in granted) == sorted(line["consent_id"] for line in lines)
 
     again = runner.invoke(app, command)
     assert again.exit_code == 1

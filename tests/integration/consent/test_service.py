@@ -11,6 +11,7 @@ from jwcrypto import jwk as cjwk
 from jwcrypto import jws as cjws
 from sqlalchemy import event, select
 
+from gateway.audit import AuditLog
 from gateway.consent import ConsentService, subject_ref, verify_receipt
 from gateway.consent.models import Consent
 from gateway.envelope import HubKeys
@@ -110,7 +111,8 @@ async def test_the_check_is_one_query_for_the_household(
     statements: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
+        if "audit_" not in statement:  # the audit log may sign a checkpoint of the registrations meanwhile
+            statements.append(statement)
 
     event.listen(database.engine.sync_engine, "before_cursor_execute", record)
     try:
@@ -202,13 +204,13 @@ async def test_expired_consent_is_refused(kit: ConsentKit, service: ConsentServi
 
 
 async def test_revocation_through_one_engine_is_honoured_by_another(
-    kit: ConsentKit, database_url: str, hub_keys: HubKeys
+    kit: ConsentKit, database_url: str, hub_keys: HubKeys, audit: AuditLog
 ) -> None:
     """Two hub replicas: separate engines (and connection pools) on one database."""
     replica_a, replica_b = Database(database_url), Database(database_url)
     try:
-        service_a = ConsentService(replica_a, hub_keys, hub_id="hub")
-        service_b = ConsentService(replica_b, hub_keys, hub_id="hub")
+        service_a = ConsentService(replica_a, hub_keys, hub_id="hub", audit=audit)
+        service_b = ConsentService(replica_b, hub_keys, hub_id="hub", audit=audit)
         ids = await register_household(kit, service_a)
         people = household(kit)
         # B has checked before, so its pool holds an open connection that must not see a stale snapshot.

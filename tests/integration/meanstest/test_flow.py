@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from gateway.auth import Caller
-from gateway.errors import ConsentMissing, RoleNotAllowed
+from gateway.errors import AuditUnavailable, ConsentMissing, NotFound, RoleNotAllowed
 from gateway.sandbox import Sandbox
 from tests.integration.helpers import sandbox_document, scenario_named, verification_request
 
@@ -64,3 +65,48 @@ async def test_run_needs_a_request_digest(sandbox: Sandbox) -> None:
     member = await sandbox.hub.members.get(sandbox_document(sandbox)["members"][item["member"]]["id"])
     with pytest.raises(ValueError, match="request_digest"):
         await sandbox.hub.verifications.run(verification_request(item), member, request_digest="ABC")
+
+
+async def test_no_report_without_its_completion_entry_and_a_crash_is_closed_as_abandoned(sandbox: Sandbox) -> None:
+    """Issue 11 #8: the completion entry cannot be committed (a fault injected into the database); then no
+    report may be readable, and the sweeper closes the verification with ``verification.abandoned``."""
+    item = scenario_named(sandbox, "clearly_eligible")
+    member = await sandbox.hub.members.get(sandbox_document(sandbox)["members"][item["member"]]["id"])
+    caller = Caller(member.member_id, member.role, member.region, frozenset({"verify"}))
+    service, engine = sandbox.hub.verifications, sandbox.hub.database.engine
+    async with engine.begin() as connection:
+        await connection.exec_driver_sql(
+            "CREATE TRIGGER crash_at_completion BEFORE INSERT ON audit_entries "
+            "WHEN NEW.entry_type = 'verification.completed' BEGIN SELECT RAISE(ABORT, 'injected crash'); END"
+        )
+    digest = digest_of("crashing item")
+    try:
+        with pytest.raises(AuditUnavailable):
+            await service.run(verification_request(item), member, request_digest=digest)
+    finally:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("DROP TRIGGER crash_at_completion")
+    requested = [
+        found
+        for found in await sandbox.hub.audit.search(types=["verification.requested"], limit=1000)
+        if found.entry["request_digest"] == digest
+    ]
+    assert len(requested) == 1
+    verification_id = str(requested[0].entry["verification_id"])
+    with pytest.raises(NotFound):
+        await service.stored_report(caller, verification_id)
+    assert [entry["type"] for entry in await entries_of(sandbox, verification_id)] == ["verification.requested"]
+
+    assert await service.close_abandoned(older_than_s=600) == 0  # it may still be running
+    later = datetime.now(UTC) + timedelta(seconds=601)
+    assert await service.close_abandoned(older_than_s=600, now=later) == 1
+    entries = await entries_of(sandbox, verification_id)
+    assert [entry["type"] for entry in entries] == ["verification.requested", "verification.abandoned"]
+    assert entries[1]["requested_leaf"] == requested[0].leaf_index
+    assert entries[1]["subject_refs"] == requested[0].entry["subject_refs"]
+    assert await service.close_abandoned(older_than_s=600, now=later) == 0
+    with pytest.raises(NotFound):
+        await service.stored_report(caller, verification_id)
+    # The hub goes on: the next verification completes and is readable.
+    verification_id, report = await service.run(verification_request(item), member, request_digest=digest)
+    assert await service.stored_report(caller, verification_id) == report

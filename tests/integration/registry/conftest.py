@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.audit import AuditLog, LogKey, init_log_key, log_origin
 from gateway.envelope import HubKeys, init_key_dir
 from gateway.registry import RegistryService
+from gateway.settings import DEFAULT_HUB_ID
 from gateway.store import Database
 
 
@@ -27,5 +29,19 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def registry(database: Database, keys: HubKeys) -> RegistryService:
-    return RegistryService(database, keys)
+async def audit(database: Database, keys: HubKeys, tmp_path: Path) -> AsyncIterator[AuditLog]:
+    """The log the registry writes its entries to."""
+    init_log_key(tmp_path / "keys")
+    log = AuditLog(
+        database,
+        log_key=LogKey.load(tmp_path / "keys", name=log_origin(DEFAULT_HUB_ID)),
+        subject_pepper=keys.subject_pepper,
+        checkpoint_interval_s=3600,
+    )
+    yield log
+    await log.aclose()
+
+
+@pytest.fixture
+def registry(database: Database, keys: HubKeys, audit: AuditLog) -> RegistryService:
+    return RegistryService(database, keys, audit=audit)

@@ -26,6 +26,7 @@ DONGCHENG = "110101"
 JIANGYANG = "510502"
 MIS_DONGCHENG = "CN/GOV/11110101MB12345677/dibao-mis"
 MIS_JIANGYANG = "CN/GOV/11510502MB2345678N/dibao-mis"
+MIS_CITY = "CN/GOV/11510500MB3456789B/dibao-mis"
 AS_OF = date(2026, 10, 31)
 
 
@@ -87,8 +88,8 @@ async def test_a_member_reports_only_in_its_region(registry: RegistryService) ->
         await registry.record(enrollment(HEAD, region=JIANGYANG), member_id=MIS_DONGCHENG, member_region=DONGCHENG)
     with pytest.raises(RegionNotCovered):
         await registry.record(enrollment(HEAD), member_id=MIS_DONGCHENG, member_region=None)
-    city = await registry.record(enrollment(HEAD, region=JIANGYANG), member_id="city-mis", member_region="510500")
-    assert city.member == "city-mis"
+    city = await registry.record(enrollment(HEAD, region=JIANGYANG), member_id=MIS_CITY, member_region="510500")
+    assert city.member == MIS_CITY
 
 
 async def test_overlapping_report_of_the_same_assistance_conflicts(registry: RegistryService) -> None:
@@ -224,7 +225,8 @@ async def test_the_check_is_one_query_for_the_household(registry: RegistryServic
     statements: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
+        if "audit_" not in statement:  # the audit log may sign a checkpoint of the enrollment meanwhile
+            statements.append(statement)
 
     event.listen(database.engine.sync_engine, "before_cursor_execute", count)
     try:

@@ -95,7 +95,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "region": "110101",
         "subject_refs": [REF],
         "categories": ["tax"],
-        "reason": "worker_lost",
+        "reason": "not_completed",
+        "requested_leaf": 7,
     },
     "batch.changed": {
         "batch_id": "b-1",

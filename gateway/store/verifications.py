@@ -1,0 +1,158 @@
+"""The verification rows of the hot path, on SQLAlchemy Core (and asyncpg directly where it pays).
+
+Each write is an :data:`~gateway.audit.AlongsideWriter`: it runs inside the audit log's group-commit
+transaction with the entry it belongs to, once for every verification of the batch. A verification's row is
+inserted with ``verification.requested`` (status ``requested``) and completed with ``verification.completed``
+(status and encrypted report), so a report exists exactly when its completion entry does (issue 11 #8).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from gateway.store.database import Database
+from gateway.store.models import Verification
+from gateway.store.rows import insert_rows
+
+log = logging.getLogger(__name__)
+
+REQUESTED = "requested"
+ABANDONED = "abandoned"
+COMPLETED = ("complete", "partial")
+"""The statuses of a verification whose report is stored (with its ``verification.completed`` entry)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Requested:
+    verification_id: str
+    requester: str
+    case_id: str
+    purpose: str
+    region: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    verification_id: str
+    status: str
+    completed_at: datetime
+    report_digest: str
+    report_sealed: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReport:
+    requester: str
+    status: str
+    report_sealed: bytes | None
+
+
+async def write_requested(connection: AsyncConnection, items: Sequence[tuple[int, Requested]]) -> None:
+    """Insert the rows of requested verifications; ``requested_leaf`` is their entry's leaf index."""
+    await insert_rows(
+        connection,
+        Verification,
+        ("verification_id", "requester", "case_id", "purpose", "region", "status", "created_at", "requested_leaf"),
+        [
+            (row.verification_id, row.requester, row.case_id, row.purpose, row.region, REQUESTED, row.created_at, leaf)
+            for leaf, row in items
+        ],
+    )
+
+
+_COMPLETE_PG = """
+UPDATE verifications AS v
+SET status = u.status, completed_at = u.completed_at, report_digest = u.report_digest, report_sealed = u.sealed
+FROM unnest($1::varchar[], $2::varchar[], $3::timestamptz[], $4::varchar[], $5::bytea[])
+    AS u(verification_id, status, completed_at, report_digest, sealed)
+WHERE v.verification_id = u.verification_id AND v.status = 'requested'
+"""
+
+
+async def write_completed(connection: AsyncConnection, items: Sequence[tuple[int, Completed]]) -> None:
+    """Store the reports of completed verifications (one statement for the whole batch)."""
+    rows = [row for _, row in items]
+    if connection.dialect.name == "postgresql":
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        status = await driver.execute(
+            _COMPLETE_PG,
+            [row.verification_id for row in rows],
+            [row.status for row in rows],
+            [row.completed_at for row in rows],
+            [row.report_digest for row in rows],
+            [row.report_sealed for row in rows],
+        )
+        updated = int(status.rsplit(" ", 1)[-1])
+    else:
+        result = await connection.execute(
+            update(Verification)
+            .where(Verification.verification_id == bindparam("vid"), Verification.status == REQUESTED)
+            .values(
+                status=bindparam("new_status"),
+                completed_at=bindparam("at"),
+                report_digest=bindparam("digest"),
+                report_sealed=bindparam("sealed"),
+            )
+            .execution_options(synchronize_session=False),
+            [
+                {
+                    "vid": row.verification_id,
+                    "new_status": row.status,
+                    "at": row.completed_at,
+                    "digest": row.report_digest,
+                    "sealed": row.report_sealed,
+                }
+                for row in rows
+            ],
+        )
+        updated = result.rowcount
+    if updated != len(rows):
+        # Only a verification closed as abandoned meanwhile (it outlived the sweeper's bound) is not updated:
+        # its completion entry is still logged, its report is not stored.
+        log.warning("%d completed verifications were no longer open", len(rows) - updated)
+
+
+async def stored_report(database: Database, verification_id: str) -> StoredReport | None:
+    async with database.session() as session:
+        row = (
+            await session.execute(
+                select(Verification.requester, Verification.status, Verification.report_sealed).where(
+                    Verification.verification_id == verification_id
+                )
+            )
+        ).first()
+    return None if row is None else StoredReport(row.requester, row.status, row.report_sealed)
+
+
+async def open_since_before(database: Database, cutoff: datetime, limit: int) -> list[tuple[str, int]]:
+    """Verifications still ``requested`` that started before ``cutoff``: ``(verification_id, requested_leaf)``."""
+    async with database.session() as session:
+        rows = await session.execute(
+            select(Verification.verification_id, Verification.requested_leaf)
+            .where(Verification.status == REQUESTED, Verification.created_at < cutoff)
+            .order_by(Verification.created_at)
+            .limit(limit)
+        )
+        return [(row.verification_id, int(row.requested_leaf)) for row in rows if row.requested_leaf is not None]
+
+
+async def mark_abandoned(
+    transaction: AsyncSession | AsyncConnection, verification_ids: Sequence[str], at: datetime
+) -> int:
+    """Close still-open verifications as abandoned in the caller's transaction (with their
+    ``verification.abandoned`` entries); returns how many."""
+    result = await transaction.execute(
+        update(Verification)
+        .where(Verification.verification_id.in_(verification_ids), Verification.status == REQUESTED)
+        .values(status=ABANDONED, completed_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
