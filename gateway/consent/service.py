@@ -52,7 +52,7 @@ class ConsentService:
         policy_url: str = DEFAULT_POLICY_URL,
     ) -> None:
         """``keys`` may be the hub's key ring accessor, so receipts are signed with the key in force after a
-        rotation (``hedui keys rotate``) without a restart. Every change writes its DESIGN §9 entry to
+        rotation (``hedui keys rotate``) without a restart. Every change writes its docs/architecture.md §9 entry to
         ``audit`` in the transaction that makes it, whoever calls (API, CLI import, sandbox seeding)."""
         self._database = database
         self._audit = audit

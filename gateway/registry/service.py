@@ -254,7 +254,7 @@ def _view(row: Enrollment) -> EnrollmentView:
 
 
 def _entry(row: Enrollment, actor: str, outcome: Literal["enrolled", "ended"]) -> RegistryEnrollment:
-    """DESIGN §9 ``registry.enrollment``."""
+    """docs/architecture.md §9 ``registry.enrollment``."""
     return RegistryEnrollment(
         actor=actor,
         enrollment_id=row.enrollment_id,
