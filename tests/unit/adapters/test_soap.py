@@ -10,8 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 import zeep.exceptions
+from lxml import etree
 
-from adapters.soap import SoapClient, amount_value, contract_file, records_by_id_number
+from adapters.soap import IdNumberQuery, SoapClient, amount_value, contract_file, records_by_id_number
 from gateway.errors import ConfigurationError, SourceProtocolError
 
 _WSDL = contract_file("civil_affairs", "civil_affairs.wsdl")
@@ -106,3 +107,20 @@ def test_records_are_indexed_by_identity_number() -> None:
 def test_records_must_answer_exactly_what_was_asked(records: list[SimpleNamespace]) -> None:
     with pytest.raises(SourceProtocolError):
         records_by_id_number(records, ["A", "B"], "agency")
+
+
+@pytest.mark.parametrize(
+    ("agency", "operation"), [("civil_affairs", "QueryPersons"), ("banking", "QueryFinancialAssets")]
+)
+@pytest.mark.parametrize("persons", [1, 3])
+def test_the_filled_template_is_the_request_zeep_builds(agency: str, operation: str, persons: int) -> None:
+    soap = SoapClient(
+        agency, "http://127.0.0.1:9", contract_file(agency, f"{agency}.wsdl"), contract_file(agency, f"{agency}.xsd")
+    )
+    numbers = ["11010519491231002X", "110101198001010010", "110101199909090094"][:persons]
+    header = {"RequestId": "v-1", "PurposeCode": "dibao.application", "RegionCode": "110101"}
+    template = IdNumberQuery(soap, operation)
+    filled = template.fill("v-1", "dibao.application", "110101", numbers)
+    assert etree.tostring(filled) == etree.tostring(soap.message(operation, RequestHeader=header, IdNumber=numbers))
+    again = template.fill("v-2", "dibao.review", "510502", numbers[:1])
+    assert b"v-1" not in etree.tostring(again), "each call fills a fresh copy"
