@@ -65,6 +65,10 @@ public final class HeduiJavaClient {
     private Map<String, Object> verify(Map<String, Object> body) throws Exception {
         Map<String, Object> metadata = JsonUtil.parseJson(get("/.well-known/oauth-authorization-server").body());
         String tokenEndpoint = (String) metadata.get("token_endpoint");
+        // RFC 8414 §2: the hub must advertise the only Ed25519 name jose4j knows.
+        if (!((List<?>) metadata.get("token_endpoint_auth_signing_alg_values_supported")).contains(AlgorithmIdentifiers.EDDSA)) {
+            throw new IllegalStateException("the hub does not advertise EdDSA");
+        }
         JsonWebKeySet hubKeys = new JsonWebKeySet(get("/.well-known/jwks.json").body());
 
         // 1. Access token: client credentials with a private_key_jwt client assertion (RFC 7523 §2.2).
