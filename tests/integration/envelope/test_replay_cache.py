@@ -12,6 +12,7 @@ from joserfc.jwk import KeySet
 
 from gateway.envelope import (
     MemoryReplayCache,
+    OpenedMessage,
     SqlReplayCache,
     StaticKeyResolver,
     generate_member_jwks,
@@ -81,6 +82,32 @@ class ReplayCacheConformance:
 
         with pytest.raises(Replayed):
             await cache.remember("CN/GOV/A/mis", "short-lived", clock.now + timedelta(seconds=10))
+
+    async def test_jtis_compare_as_exact_strings(self, make_cache: CacheFactory, clock: FakeClock) -> None:
+        """docs/decisions.md: a jti is an opaque, case-sensitive string (RFC 7519 §4.1.7); the cache never
+        normalises it, so variants of one UUID are different jtis and only the identical string is a replay."""
+        cache = await make_cache(clock)
+        until = clock.now + timedelta(minutes=6)
+        lower = "0b7f6c1e-aaaa-4000-8000-00000000000a"
+        for variant in (lower, lower.upper(), lower[:-1] + "A", "0B7F6C1E-aaaa-4000-8000-00000000000a"):
+            await cache.remember("CN/GOV/A/mis", variant, until)
+        for variant in (lower, lower.upper()):
+            with pytest.raises(Replayed):
+                await cache.remember("CN/GOV/A/mis", variant, until)
+
+    async def test_a_jti_is_kept_until_the_time_given_whatever_the_purges(
+        self, make_cache: CacheFactory, clock: FakeClock
+    ) -> None:
+        """Issue 11 #3: callers pass exp + skew, the last instant a verifier accepts the message; no purge
+        before that instant forgets it."""
+        cache = await make_cache(clock)
+        await cache.remember("CN/GOV/A/mis", "kept", clock.now + timedelta(seconds=150))
+        for _ in range(2):
+            clock.advance(61)  # past the purge interval: each call purges first
+            with pytest.raises(Replayed):
+                await cache.remember("CN/GOV/A/mis", "kept", clock.now + timedelta(seconds=150))
+        clock.advance(61)  # 183 s: past the time given
+        await cache.remember("CN/GOV/A/mis", "kept", clock.now + timedelta(seconds=150))
 
     async def test_expired_jtis_are_purged_now_and_then(self, make_cache: CacheFactory, clock: FakeClock) -> None:
         cache = await make_cache(clock)
@@ -200,3 +227,38 @@ async def test_an_envelope_replayed_to_another_replica_is_refused(
     await open_on(database)
     with pytest.raises(Replayed):
         await open_on(second_database)
+
+
+async def test_an_envelope_replayed_past_exp_but_inside_the_skew_is_refused(database: Database) -> None:
+    """Issue 11 #3: a message is accepted until exp + 60 s, so its jti must be remembered that long, even
+    across a purge that runs after exp."""
+    hub_private, _ = generate_member_jwks()
+    mis_private, mis_public = generate_member_jwks()
+    hub_id, mis_id = "CN/GOV/11100000000013127D/hub", "CN/GOV/11110105000000000M/dibao"
+    sealed_at = datetime.now(UTC).timestamp()
+    sealed = seal(
+        {"case_id": "110101-2026-000124"},
+        issuer=mis_id,
+        audience=hub_id,
+        signing_key=private_signing_key(mis_private),
+        recipient_key=private_encryption_key(hub_private),
+        now=sealed_at,
+    )
+    clock = FakeClock()
+    cache = SqlReplayCache(database, clock=clock)
+
+    async def open_at(moment: float) -> OpenedMessage:
+        clock.now = datetime.fromtimestamp(moment, UTC)
+        return await open_envelope(
+            sealed.token,
+            decryption_keys=KeySet.import_key_set(hub_private),
+            resolver=StaticKeyResolver({mis_id: mis_public}),
+            audience=hub_id,
+            replay=cache,
+            now=moment,
+        )
+
+    opened = await open_at(sealed_at + 1)
+    assert opened.expires_at + 30 > sealed_at + 1 + 60  # the replay below comes after a purge
+    with pytest.raises(Replayed):
+        await open_at(opened.expires_at + 30)  # past exp, inside the skew
