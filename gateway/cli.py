@@ -16,6 +16,7 @@ from gateway.agencies_cli import agencies_app
 from gateway.batch import cli as batch_cli
 from gateway.errors import HeduiError
 from gateway.preflight import config_app, exit_on_configuration_problems, prepare_worker_metrics
+from gateway.restore import audit_checkpoint, audit_consistency
 
 app = typer.Typer(help="Hedui (核对): federated means-test verification hub.", no_args_is_help=True)
 keys_app = typer.Typer(help="The hub's key material.", no_args_is_help=True)
@@ -566,6 +567,8 @@ def consent_import(
 
 audit_app = typer.Typer(help="The tamper-evident audit log (RFC 9162, C2SP checkpoints).", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+audit_app.command("checkpoint")(audit_checkpoint)
+audit_app.command("consistency")(audit_consistency)
 
 
 @audit_app.command("verify")
