@@ -46,7 +46,11 @@ async def refresh_scraped_metrics(hub: HubContext) -> None:
     if checkpoint is not None:
         metrics.audit_checkpoint_tree_size.set(checkpoint.tree_size)
         metrics.audit_checkpoint_timestamp.set(checkpoint.signed_at.timestamp())
-    metrics.record_readiness(await hub.database.ping())
+    # The same answer /readyz gives: the database, and every required source (HEDUI_OPTIONAL_SOURCES aside).
+    ready = await hub.database.ping()
+    if ready:
+        ready = (await hub.broker.readiness(hub.settings.agencies, set(hub.settings.optional_sources))).ready
+    metrics.record_readiness(ready)
     keys = hub.keys
     expiries = key_expiries(
         hub.settings.key_dir,

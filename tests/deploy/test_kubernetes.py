@@ -89,6 +89,15 @@ def test_the_hub_pods_are_hardened_probed_and_sized(rendered: tuple[str, list[di
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["db", "upgrade"]
 
 
+def test_batch_workers_run_the_same_image_hardened(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    _, resources = rendered
+    hub = by_kind(resources, "Deployment", "hedui-hub")["spec"]["template"]["spec"]["containers"][0]
+    [worker] = by_kind(resources, "Deployment", "hedui-worker")["spec"]["template"]["spec"]["containers"]
+    assert worker["image"] == hub["image"] and worker["args"][0] == "worker"
+    assert worker["securityContext"]["readOnlyRootFilesystem"] is True
+    assert worker["envFrom"] == hub["envFrom"]
+
+
 def test_network_policies_deny_by_default_and_guard_the_database(rendered: tuple[str, list[dict[str, Any]]]) -> None:
     _, resources = rendered
     deny = by_kind(resources, "NetworkPolicy", "hedui-default-deny")

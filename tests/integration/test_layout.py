@@ -1,7 +1,8 @@
 """The process layout of deploy/compose.yaml without containers, on loopback: the one-shot `hedui db upgrade`,
 two `hedui serve` hubs on one PostgreSQL database (its URL read from a secrets file, as in compose), the
-simulated agencies (`hedui agencies serve`), a `hedui worker` on NATS JetStream; verifications through both
-hubs, a batch through the queue, and one audit log that verifies (docs/operations.md)."""
+simulated agencies (`hedui agencies serve`), a `hedui worker` on NATS JetStream, agency quotas shared
+through Redis; verifications through both hubs, a batch through the queue, and one audit log that verifies
+(docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.postgres
 
 HEDUI = str(Path(sys.executable).parent / "hedui")
 NATS_URL = os.environ.get("HEDUI_TEST_NATS_URL", "nats://127.0.0.1:4222")
+REDIS_URL = os.environ.get("HEDUI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HOUSEHOLDS = 60
 BOUND_S = 90.0  # generous bound of every wait: the machine is shared
 
@@ -108,6 +110,9 @@ async def test_two_hubs_agencies_and_a_worker_serve_as_one(tmp_path: Path, postg
         "HEDUI_MIGRATE_ON_START": "false",
         "HEDUI_QUEUE_URL": NATS_URL,
         "HEDUI_QUEUE_NAME": queue_name,
+        # Agency quotas shared by both hubs and the worker through Redis (generous: they must not throttle).
+        "HEDUI_REDIS_URL": REDIS_URL,
+        "HEDUI_AGENCY_QUOTAS": '{"tax": {"rate_per_s": 10000}, "banking": {"rate_per_s": 10000}}',
     }
     processes = Processes(tmp_path)
     async with nats_streams(queue_name):
