@@ -118,7 +118,8 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
         raise ConfigurationError(f"no usable hub keys in {settings.key_dir}; run `hedui keys init` first") from exc
     if settings.migrate_on_start:
         await migrate_async(settings.database_url)
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_overflow)
+    await database.prewarm()  # no connection is opened on the request path in steady state
     metrics = metrics or HubMetrics()
     members = MemberRegistry(database)
     replay = SqlReplayCache(database)

@@ -18,7 +18,6 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-import rfc8785
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -32,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway import canonical_json
 from gateway.errors import AuditEntryInvalid, InvalidMemberId, PersonalDataInAuditEntry
 from gateway.ids import MemberId, validate_id_number
 from gateway.ids.subject import subject_ref as hmac_subject_ref
@@ -318,7 +318,7 @@ def parse_entry(data: Mapping[str, Any] | bytes) -> AuditEntry:
 
 def canonical_entry(entry: AuditEntry) -> bytes:
     """RFC 8785 (JCS) bytes of the entry: the input of its leaf hash. Absent optional fields are left out."""
-    return bytes(rfc8785.dumps(entry.model_dump(mode="json", exclude_none=True)))
+    return canonical_json.dumps(entry.model_dump(mode="json", exclude_none=True))
 
 
 def _is_member_id(text: str) -> bool:

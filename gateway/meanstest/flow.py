@@ -16,9 +16,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-import rfc8785
-
 from adapters.base import QueryMember, SourceQuery
+from gateway import canonical_json
 from gateway.audit import (
     AuditLog,
     SourceQueried,
@@ -204,7 +203,7 @@ class VerificationService:
             )
             report.update(decide(policy, inputs).report_fields())
         report["audit"] = {"leaf_index": leaf_index, "log": self._audit.origin}
-        canonical = rfc8785.dumps(report)  # RFC 8785 JCS: the digest is reproducible by any verifier
+        canonical = canonical_json.dumps(report)  # RFC 8785 JCS: the digest is reproducible by any verifier
         report_digest = hashlib.sha256(canonical).hexdigest()
         # The report is stored in the transaction of its completion entry: neither exists without the other.
         await self._audit.append_all(

@@ -38,7 +38,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Database:
     """One async engine and its session factory; create one per process and share it."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int | None = None) -> None:
+        """``pool_size`` connections are kept open (PostgreSQL); up to ``max_overflow`` more (default as
+        many) are opened under bursts and closed again, which costs a PostgreSQL backend fork each: size the
+        pool to the load (``HEDUI_DB_POOL_SIZE``) so that steady state opens none."""
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -50,7 +53,13 @@ class Database:
         else:
             # No pre-ping: it costs a round trip per checkout (measured 1.5 ms of hub CPU per verification);
             # recycling bounds how stale a pooled connection can get, and a dead one fails the request cleanly.
-            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+            self.engine = create_async_engine(
+                url,
+                pool_size=pool_size,
+                max_overflow=pool_size if max_overflow is None else max_overflow,
+                pool_recycle=1800,
+            )
+        self._pool_size = pool_size
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
@@ -61,6 +70,22 @@ class Database:
                 yield session
         except SQLAlchemyError as exc:
             raise StoreUnavailable("the database did not complete the operation") from exc
+
+    async def prewarm(self) -> int:
+        """Open the pool's connections now (PostgreSQL), so the first requests do not pay for connecting;
+        returns how many were opened. A database that is away is not an error here: requests will say."""
+        if self.is_sqlite:
+            return 0
+        stack = contextlib.AsyncExitStack()
+        opened = 0
+        async with stack:
+            for _ in range(self._pool_size):
+                try:
+                    await stack.enter_async_context(self.engine.connect())
+                except (SQLAlchemyError, OSError):
+                    break
+                opened += 1
+        return opened
 
     async def ping(self) -> bool:
         try:
