@@ -10,8 +10,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# examples/medical_insurance: the worked example of an adapter plugin (docs/adapters.md), tested by `make test`.
+$(STAMP): $(BIN)/python pyproject.toml examples/medical_insurance/pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e examples/medical_insurance
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -24,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway adapters tests $(wildcard bench)
+	$(BIN)/ruff check gateway adapters tests examples $(wildcard bench)
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -67,9 +67,13 @@ class Provenance:
 
 @dataclass(frozen=True, slots=True)
 class SourceResult:
+    """What a source returned. ``attestation`` is the agency's signed statement of these facts when an edge
+    node answered (docs/federation.md); adapters running in the hub leave it ``None``."""
+
     adapter: str
     facts: tuple[Fact, ...]
     provenance: Provenance
+    attestation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from gateway.adapter_kit import adapters_app
 from gateway.agencies_cli import agencies_app
 from gateway.batch import cli as batch_cli
+from gateway.edge.cli import edge_app, report_app
 from gateway.errors import HeduiError
 from gateway.preflight import config_app, exit_on_configuration_problems, prepare_worker_metrics
 from gateway.restore import audit_checkpoint, audit_consistency
@@ -31,6 +33,9 @@ app.add_typer(batch_cli.batch_app, name="batch")
 app.command("worker")(batch_cli.worker)
 app.add_typer(config_app, name="config")
 app.add_typer(agencies_app, name="agencies")
+app.add_typer(edge_app, name="edge")
+app.add_typer(report_app, name="report")
+app.add_typer(adapters_app, name="adapters")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -319,6 +324,7 @@ def sandbox(
         "database"
     ),
     workers: Annotated[int, typer.Option(min=0, help="`hedui worker` processes started with a NATS queue")] = 1,
+    edge: Annotated[str, typer.Option(help="Agencies to run behind edge nodes, e.g. tax,banking")] = "",
 ) -> None:
     """Run the hub and the five simulated agencies until interrupted; writes <data-dir>/sandbox.json."""
     from gateway.sandbox import Sandbox
@@ -326,6 +332,7 @@ def sandbox(
     async def run() -> None:
         box = Sandbox(data_dir=data_dir, host=host, port=port, households=households, queue_url=queue)
         processes = []
+        box = Sandbox(data_dir=data_dir, host=host, port=port, households=households, edges=_edge_names(edge))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -335,6 +342,8 @@ def sandbox(
             console.print(f"hub        {document['base_url']}  ({document['hub']['id']})")
             for agency, url in document["agencies"].items():
                 console.print(f"agency     {agency:14} {url}")
+            for agency, entry in document.get("edges", {}).items():
+                console.print(f"edge       {agency:14} {entry['url']}  ({entry['member_id']})")
             console.print(f"sandbox    {box.sandbox_json}  ({len(document['scenarios'])} scenarios)")
             if queue != "database":
                 processes = batch_cli.spawn_workers(box.worker_environment(), workers)
@@ -350,11 +359,16 @@ def sandbox(
     asyncio.run(run())
 
 
+def _edge_names(option: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in option.split(",") if name.strip())
+
+
 @app.command()
 def demo(
     scenario: Annotated[str, typer.Option(help="Scenario to verify")] = "clearly_eligible",
     households: Annotated[int, typer.Option(min=1)] = 2000,
     data_dir: Annotated[Path, typer.Option()] = Path("var/demo"),
+    edge: Annotated[str, typer.Option(help="Agencies to run behind edge nodes, e.g. tax,banking")] = "",
 ) -> None:
     """Start the sandbox, verify one scenario household through HubClient, print the report, stop."""
     from gateway.client import HubClient
@@ -362,7 +376,7 @@ def demo(
     from gateway.sandbox import Sandbox
 
     async def run() -> dict[str, Any]:
-        box = Sandbox(data_dir=data_dir, port=0, households=households)
+        box = Sandbox(data_dir=data_dir, port=0, households=households, edges=_edge_names(edge))
         try:
             document = await box.start()
             chosen = next((s for s in document["scenarios"] if s["name"] == scenario), None)

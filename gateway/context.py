@@ -22,16 +22,18 @@ from gateway.auth import (
     PurposeCatalog,
 )
 from gateway.batch.runtime import BatchRuntime
-from gateway.broker import Broker, SourcePolicy, load_adapters
+from gateway.broker import Broker, SourcePolicy
 from gateway.broker.quota import open_limiter
 from gateway.consent import ConsentService
 from gateway.contracts import CONTRACTS_DIR
+from gateway.edge.source import load_sources
 from gateway.envelope import HubKeys, KeyRing, OpenedMessage, SqlReplayCache, open_envelope
 from gateway.errors import ConfigurationError, SenderMismatch
 from gateway.meanstest.flow import VerificationService
 from gateway.meanstest.policy import PolicySet, load_policies
 from gateway.members import MemberRegistry
 from gateway.metrics import HubMetrics
+from gateway.plugins import extend_catalog
 from gateway.registry import RegistryService
 from gateway.settings import Settings
 from gateway.store import Database
@@ -123,7 +125,8 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
     metrics = metrics or HubMetrics()
     members = MemberRegistry(database)
     replay = SqlReplayCache(database)
-    purposes = PurposeCatalog.load(CONTRACTS_DIR / "purposes.yaml")
+    # Adapter plugins add their categories to the purposes they name; a clash stops the hub here.
+    purposes = extend_catalog(PurposeCatalog.load(CONTRACTS_DIR / "purposes.yaml"))
     policies = load_policies(CONTRACTS_DIR / "policies")  # an invalid policy stops the hub here
     adapter_settings = AdapterSettings(timeout_s=settings.source_timeout_s)
     # Agency quotas (docs/architecture.md §7, §10): shared by every process on Redis, else per process.
@@ -132,8 +135,16 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
         if settings.agency_quotas
         else None
     )
+    sources = load_sources(
+        settings.agencies,
+        adapter_settings,
+        hub_id=settings.hub_id,
+        keys=lambda: keyring.current,
+        members=members,
+        database=database,
+    )
     broker = Broker(
-        load_adapters(settings.agencies, adapter_settings),
+        sources,
         SourcePolicy(
             timeout_s=settings.source_timeout_s,
             retries=settings.source_retries,

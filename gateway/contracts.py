@@ -27,7 +27,7 @@ class Term:
 
 
 @cache
-def vocabulary() -> dict[str, Term]:
+def base_vocabulary() -> dict[str, Term]:
     """Every fact and indicator of ``contracts/indicators.yaml`` by code."""
     document = yaml.safe_load((CONTRACTS_DIR / "indicators.yaml").read_text(encoding="utf-8"))
     return {
@@ -35,3 +35,20 @@ def vocabulary() -> dict[str, Term]:
         for section in ("facts", "indicators")
         for entry in document[section]
     }
+
+
+@cache
+def vocabulary() -> dict[str, Term]:
+    """The built-in vocabulary and that of every installed adapter plugin (gateway.plugins), by code."""
+    from gateway.plugins import plugins  # plugins check their codes against the built-in vocabulary
+
+    terms = dict(base_vocabulary())
+    for plugin in plugins():
+        for term in plugin.vocabulary.facts:
+            terms[term.code] = Term(term.code, term.zh, term.en, term.unit, term.period, plugin.adapter)
+        for indicator in plugin.vocabulary.indicators:
+            code = indicator.term.code
+            terms[code] = Term(
+                code, indicator.term.zh, indicator.term.en, indicator.term.unit, indicator.term.period, "derived"
+            )
+    return terms

@@ -101,7 +101,7 @@ def print_report(console: Console, report: dict[str, Any], *, scenario: dict[str
     console.print(indicators)
 
     sources = Table(title="数据来源 Sources")
-    for column in ("来源 source", "adapter", "状态 status", "耗时 latency"):
+    for column in ("来源 source", "adapter", "状态 status", "耗时 latency", "证明 attested"):
         sources.add_column(column)
     for source in report["sources"]:
         sources.add_row(
@@ -109,6 +109,8 @@ def print_report(console: Console, report: dict[str, Any], *, scenario: dict[str
             source["adapter"],
             _STATUS.get(source["status"], source["status"]),
             f"{source['latency_ms']} ms",
+            # docs/federation.md: signed by the agency's edge node, or fetched by the hub itself.
+            "机构签名 agency-signed" if source.get("attestation") else "枢纽获取 hub-fetched",
         )
     console.print(sources)
     decision = report.get("decision")

@@ -244,6 +244,14 @@ class NotReady(HeduiError):
     title = "Not ready"
 
 
+class EdgeRefused(SourceProtocolError):
+    """An agency's edge node refused the hub's query (``edge_code`` is its problem code): a configuration
+    mismatch between hub and edge (keys, purposes), not a passing failure, so it is not retried."""
+
+    code = "edge_refused"
+    title = "An agency's edge node refused the query"
+
+
 class StoreUnavailable(HeduiError):
     status = 503
     code = "store_unavailable"

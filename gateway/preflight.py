@@ -78,8 +78,11 @@ def _check_urls(settings: Settings) -> list[Problem]:
     from gateway.broker.registry import discover_adapters
 
     installed = discover_adapters()
-    for name, url in settings.agencies.items():
-        if not _ADAPTER_NAME.fullmatch(name) or name not in installed:
+    for name, source in settings.agencies.items():
+        # An edge source (docs/federation.md) needs no local adapter when it names its categories.
+        url = source if isinstance(source, str) else source.edge
+        served_elsewhere = not isinstance(source, str) and bool(source.categories)
+        if not _ADAPTER_NAME.fullmatch(name) or (name not in installed and not served_elsewhere):
             known = ", ".join(sorted(installed)) or "none"
             problems.append(
                 Problem("HEDUI_AGENCIES", f"no adapter named {name[:64]!r} is installed (installed: {known})")

@@ -29,10 +29,14 @@ from gateway.app import create_app
 from gateway.batch.sample import enrolled_households, register_review_consents, write_batch_file
 from gateway.consent.seed import UNCONSENTED_SCENARIOS, register_scenario_consents
 from gateway.context import HubContext
+from gateway.edge.sandbox import SandboxEdge, edge_document
+from gateway.edge.source import EdgeAgency
 from gateway.envelope import generate_member_jwks
 from gateway.errors import ConfigurationError
 from gateway.http_protocol import HTTP_PROTOCOL
 from gateway.keydir import ensure_hub_key_dir
+from gateway.meanstest.request import CATEGORIES
+from gateway.plugins import plugins
 from gateway.registry.seed import seed_from_population
 from gateway.settings import DEFAULT_HUB_ID, Settings
 
@@ -59,6 +63,11 @@ class Sandbox:
     faults: dict[str, FaultSettings] = field(default_factory=dict)
     hub_settings: dict[str, Any] = field(default_factory=dict)  # overrides of Settings fields
     queue_url: str = "database"  # the batch work queue; with nats:// batches wait for `hedui worker` processes
+    edges: tuple[str, ...] = ()  # agencies run behind edge nodes, each in its own process (docs/federation.md)
+    remote_edges: dict[str, EdgeAgency] = field(default_factory=dict)  # edges run elsewhere, by the caller
+    # Agencies the caller runs (name -> URL), e.g. an adapter plugin's simulated agency: served like the five
+    # (in-process, or behind an edge when named in ``edges``); their categories join the seeded consents.
+    extra_agencies: dict[str, str] = field(default_factory=dict)
 
     population: Population | None = None
     agencies: dict[str, RunningAgency] = field(default_factory=dict)
@@ -66,6 +75,7 @@ class Sandbox:
     _app: FastAPI | None = None
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
+    _edges: list[SandboxEdge] = field(default_factory=list)
 
     @property
     def sandbox_json(self) -> Path:
@@ -91,12 +101,17 @@ class Sandbox:
         # Bind first, so that the hub knows its own URL (its OAuth2 issuer id) even on a free port (0).
         listener = socket.create_server((self.host, self.port), reuse_port=False)
         self.base_url = f"http://{self.host}:{listener.getsockname()[1]}"
+        self._edges = [SandboxEdge(name, self.data_dir / "edges" / name, self.host) for name in self.edges]
+        agency_urls = {name: agency.url for name, agency in self.agencies.items()} | self.extra_agencies
+        sources: dict[str, str | EdgeAgency] = dict(agency_urls)
+        sources.update({edge.name: edge.prepare() for edge in self._edges})
+        sources.update(self.remote_edges)
         settings = Settings(
             hub_id=DEFAULT_HUB_ID,
             database_url=f"sqlite+aiosqlite:///{database}",
             key_dir=key_dir,
             public_url=self.base_url,
-            agencies={name: agency.url for name, agency in self.agencies.items()},
+            agencies=sources,
             **(
                 {"queue_url": self.queue_url, "batch_workers": 4 if self.queue_url == "database" else 0}
                 | self.hub_settings
@@ -112,6 +127,10 @@ class Sandbox:
                 raise ConfigurationError("the hub did not start")
             await asyncio.sleep(0.02)
         members = await self._register_members()
+        for edge in self._edges:
+            await edge.register(self.hub.members)
+            edge.start(agency_urls[edge.name], self.base_url)
+        await asyncio.gather(*(edge.wait_ready() for edge in self._edges))
         reporters = {str(m["region"]): str(m["id"]) for m in SANDBOX_MEMBERS.values() if m["role"] == "local_mis"}
         await seed_from_population(self.hub.registry, self.population, reporters)
         # Every scenario household has signed its 授权书 for its region's office, except no_consent.
@@ -122,6 +141,7 @@ class Sandbox:
                 self.population,
                 mis=await self.hub.members.get(str(SANDBOX_MEMBERS[name]["id"])),
                 skip=UNCONSENTED_SCENARIOS | other_regions,
+                categories=(*CATEGORIES, *self._extra_categories()),
             )
         await self._seed_batches()
         await self._wait_until_reachable()
@@ -148,7 +168,9 @@ class Sandbox:
             "HEDUI_DATABASE_URL": settings.database_url,
             "HEDUI_KEY_DIR": str(settings.key_dir),
             "HEDUI_PUBLIC_URL": settings.public_url,
-            "HEDUI_AGENCIES": json.dumps(settings.agencies),
+            "HEDUI_AGENCIES": json.dumps(
+                {n: s if isinstance(s, str) else s.model_dump(exclude_none=True) for n, s in settings.agencies.items()}
+            ),
             "HEDUI_QUEUE_URL": settings.queue_url,
             "HEDUI_QUEUE_NAME": settings.queue_name,
             "HEDUI_QUEUE_MAX_ATTEMPTS": str(settings.queue_max_attempts),
@@ -156,8 +178,17 @@ class Sandbox:
             "HEDUI_SOURCE_TIMEOUT_S": str(settings.source_timeout_s),
         }
 
+    def edge_pids(self) -> list[int]:
+        """The process ids of the running edge nodes (bench/federation.py measures their CPU)."""
+        return [edge.process.pid for edge in self._edges if edge.process is not None]
+
+    def _extra_categories(self) -> list[str]:
+        return [p.vocabulary.category for p in plugins() if p.adapter in self.extra_agencies]
+
     async def stop(self) -> None:
         self.sandbox_json.unlink(missing_ok=True)
+        await asyncio.gather(*(edge.stop() for edge in self._edges))
+        self._edges = []
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
@@ -212,13 +243,16 @@ class Sandbox:
                     "expected": dict(scenario.expected),
                 }
             )
-        return {
+        document = {
             "base_url": self.base_url,
             "hub": {"id": DEFAULT_HUB_ID, "jwks_url": f"{self.base_url}/.well-known/jwks.json"},
             "members": members,
             "agencies": {name: agency.url for name, agency in self.agencies.items()},
             "scenarios": scenarios,
         }
+        if self._edges:
+            document["edges"] = edge_document(self._edges)
+        return document
 
 
 def _write_atomically(path: Path, text: str, mode: int = 0o644) -> None:

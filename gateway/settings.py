@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.broker.quota import AgencyQuota
+from gateway.edge.source import EdgeAgency
 from gateway.errors import InvalidMemberId
 from gateway.ids import MemberId
 
@@ -37,8 +38,10 @@ class Settings(BaseSettings):
     external_issuer: str | None = Field(None, description="Trust this OAuth2 issuer's tokens instead of our own")
     external_jwks_url: str | None = Field(None, description="JWKS URL of the external issuer")
     external_audience: str | None = Field(None, description="Audience the external issuer's tokens must name")
-    agencies: dict[str, str] = Field(
-        default_factory=dict, description="Adapter name -> agency base URL; only these adapters are loaded"
+    agencies: dict[str, str | EdgeAgency] = Field(
+        default_factory=dict,
+        description='Adapter name -> agency base URL, or {"edge": URL, "member": ID} for an agency edge node; '
+        "only these sources are loaded",
     )
     source_timeout_s: float = Field(5.0, gt=0, description="Per-source deadline of one verification")
     source_retries: int = Field(1, ge=0, le=5, description="Retries of a source after a connection failure")

@@ -177,6 +177,22 @@ class SourceQueried(_Entry):
     latency_ms: NonNegativeInt | None = None
 
 
+class EdgeQueried(_Entry):
+    """An edge node's record of one query it received (docs/federation.md): answered with facts whose
+    SHA-256 is ``facts_sha256`` (the attestation's ``facts_digest``, in hex), or refused or failed with the
+    problem code ``reason``. ``actor`` is the hub that asked, or the edge itself when the sender is unknown."""
+
+    type: Literal["edge.queried"] = "edge.queried"
+    source: Code
+    verification_id: Identifier | None = None
+    purpose: Code | None = None
+    subject_refs: tuple[Digest, ...] = ()
+    request_digest: Digest
+    facts_sha256: Digest | None = None
+    reason: Code | None = None
+    outcome: Literal["answered", "refused", "failed"]
+
+
 class ConsentGranted(_Entry):
     type: Literal["consent.granted"] = "consent.granted"
     consent_id: Identifier
@@ -278,6 +294,7 @@ AuditEntry = Annotated[
     | VerificationAbandoned
     | VerificationRejected
     | SourceQueried
+    | EdgeQueried
     | ConsentGranted
     | ConsentRevoked
     | RegistryEnrollment
@@ -294,6 +311,7 @@ ENTRY_TYPES = (
     "verification.abandoned",
     "verification.rejected",
     "source.queried",
+    "edge.queried",
     "consent.granted",
     "consent.revoked",
     "registry.enrollment",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,9 @@ class PurposeCatalog:
             )
         except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
             raise ConfigurationError(f"the purpose catalogue {path.name} is not valid") from exc
+
+    def __iter__(self) -> Iterator[Purpose]:
+        return iter(self._purposes.values())
 
     def __contains__(self, code: str) -> bool:
         return code in self._purposes

@@ -33,15 +33,19 @@ async def register_scenario_consents(
     mis: MemberRecord,
     skip: Collection[str] = UNCONSENTED_SCENARIOS,
     now: datetime | None = None,
+    categories: Collection[str] = CATEGORIES,
 ) -> int:
     """Register one consent per member of every scenario household not in ``skip``, for the scenario's
-    purpose and all five categories, granted to the sandbox MIS; returns how many were registered."""
+    purpose and ``categories`` (the five built-in ones by default), granted to the sandbox MIS; returns how
+    many were registered."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     registrations = [
         registration
         for scenario in population.scenarios
         if scenario.name not in skip
-        for registration in _household_consents(population.household(scenario.household_id), scenario.purpose, mis, now)
+        for registration in _household_consents(
+            population.household(scenario.household_id), scenario.purpose, mis, now, list(categories)
+        )
     ]
     await service.register(registrations, controller=mis, now=now)
     return len(registrations)
@@ -65,7 +69,11 @@ async def register_household_consents(
 
 
 def _household_consents(
-    household: Household, purpose: str, mis: MemberRecord, now: datetime
+    household: Household,
+    purpose: str,
+    mis: MemberRecord,
+    now: datetime,
+    categories: Collection[str] = CATEGORIES,
 ) -> list[ConsentRegistration]:
     # One 授权书 signed by the whole household, as the forms are in practice: one digest for every member;
     # one form per purpose (an application's form and a later review's are different papers).
@@ -82,7 +90,7 @@ def _household_consents(
                 id_number=person.id_number,
                 grantee=mis.member_id,
                 purposes=[purpose],
-                categories=list(CATEGORIES),
+                categories=list(categories),
                 collection_method="signed_form" if guardian is None else "guardian",
                 evidence=evidence,
                 signed_at=now,

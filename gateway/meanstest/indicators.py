@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from adapters.base import Fact, FactValue, QueryMember, SourceResult
+from gateway.plugins import plugin_indicator_values
 
 IndicatorValue = int | float | None
 _FEN = Decimal("0.01")
@@ -170,6 +171,7 @@ def compose_household(members: Sequence[QueryMember], results: Sequence[SourceRe
     for code, sources in INDICATOR_SOURCES.items():
         if not answered.issuperset(sources):
             values[code] = None
+    values.update(plugin_indicator_values(facts, answered, living))  # categories of adapter plugins
     return HouseholdFacts(composition=composition, indicators=values, enrollments=enrollments)
 
 

@@ -19,6 +19,7 @@ import cel
 
 from gateway.contracts import vocabulary
 from gateway.meanstest.indicators import INDICATOR_SOURCES
+from gateway.plugins import plugin_indicator_sources
 
 Kind = Literal["int", "double"]
 Action = Literal["review", "inform"]
@@ -89,7 +90,7 @@ def input_variables() -> Mapping[str, Variable]:
             label=Text(terms[code].zh, terms[code].en),
             sources=sources,
         )
-        for code, sources in INDICATOR_SOURCES.items()
+        for code, sources in {**INDICATOR_SOURCES, **plugin_indicator_sources()}.items()
     }
     variables.update(HOUSEHOLD_VARIABLES)
     return variables

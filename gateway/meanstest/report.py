@@ -36,6 +36,8 @@ def source_entry(outcome: SourceOutcome) -> dict[str, Any]:
     }
     if outcome.error_code:
         entry["error"] = outcome.error_code
+    # The agency's signed statement of the facts (docs/federation.md); null: fetched by the hub itself.
+    entry["attestation"] = outcome.result.attestation if outcome.result is not None else None
     if outcome.result is not None:
         provenance = outcome.result.provenance
         entry["provenance"] = {

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from gateway.errors import InvalidIdNumber, InvalidInput
 from gateway.ids import parse_id_number
 from gateway.ids.fields import FreeText, RegionField, parse_model
+from gateway.plugins import plugin_categories
 
-Category = Literal["hukou", "civil_affairs", "tax", "housing", "banking"]
-CATEGORIES: tuple[Category, ...] = get_args(Category)
+BuiltInCategory = Literal["hukou", "civil_affairs", "tax", "housing", "banking"]
+CATEGORIES: tuple[str, ...] = get_args(BuiltInCategory)  # what a request asks when it names no categories
+
+
+def _known_category(value: str) -> str:
+    known = (*CATEGORIES, *plugin_categories())
+    if value not in known:
+        raise ValueError(f"a category is one of: {', '.join(known)}")
+    return value
+
+
+# A built-in category, or one an installed adapter plugin brings (gateway.plugins), asked for by name.
+Category = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$"), AfterValidator(_known_category)]
 # Patterns here run on pydantic-core's Rust regex engine, where `$` is the end of the text (no trailing newline,
 # unlike Python's re) and the classes are ASCII ranges; FreeText refuses an identity number hidden in an id.
 CaseId = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,63}$"), FreeText]
@@ -41,7 +53,7 @@ class VerificationRequest(BaseModel):
 
     @field_validator("categories")
     @classmethod
-    def _unique(cls, value: list[Category]) -> list[Category]:
+    def _unique(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
             raise ValueError("categories must not repeat")
         return value

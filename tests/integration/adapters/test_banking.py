@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from adapters.banking import BankingAdapter
-from adapters.base import Adapter, QueryMember, SourceQuery, SourceResult
+from adapters.base import QueryMember, SourceQuery, SourceResult
 from adapters.soap import SOAP_ENV_NS, contract_file
 from adapters.testkit.banking import NAMESPACE, create_app
 from adapters.testkit.faults import FaultInjector
@@ -118,12 +118,6 @@ async def test_injected_errors_make_the_source_unavailable(adapter: BankingAdapt
 
     with pytest.raises(SourceUnavailable):
         await adapter.fetch(_query(SAVER.id_number))
-
-
-async def test_health_and_protocol(adapter: BankingAdapter) -> None:
-    assert isinstance(adapter, Adapter)
-    assert (adapter.name, adapter.categories) == ("banking", frozenset({"banking"}))
-    assert await adapter.health() is True
 
 
 # -- the simulated server, spoken to directly ------------------------------------------------------------

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from lxml import etree
 
-from adapters.base import Adapter, AdapterSettings, Fact, QueryMember, SourceQuery
+from adapters.base import AdapterSettings, Fact, QueryMember, SourceQuery
 from adapters.civil_affairs import CivilAffairsAdapter
 from adapters.soap import SOAP_ENV_NS, contract_file
 from adapters.testkit.civil_affairs import NAMESPACE, create_app
@@ -191,25 +191,6 @@ async def test_injected_errors_make_the_source_unavailable(adapter: CivilAffairs
     with pytest.raises(SourceUnavailable):
         await adapter.fetch(_query(HEAD.id_number))
     assert agency.faults.requests["/soap"] == 1
-
-
-async def test_refused_connection_makes_the_source_unavailable() -> None:
-    faults = FaultInjector()
-    stopped = await start_agency("civil_affairs", create_app(POPULATION, faults), faults)
-    await stopped.stop()
-    client = CivilAffairsAdapter(stopped.url)
-    try:
-        with pytest.raises(SourceUnavailable):
-            await client.fetch(_query(HEAD.id_number))
-        assert await client.health() is False
-    finally:
-        await client.aclose()
-
-
-async def test_health_and_protocol(adapter: CivilAffairsAdapter) -> None:
-    assert isinstance(adapter, Adapter)
-    assert (adapter.name, adapter.categories) == ("civil_affairs", frozenset({"civil_affairs"}))
-    assert await adapter.health() is True
 
 
 # -- the simulated server, spoken to directly ------------------------------------------------------------

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from jsonschema import Draft202012Validator
 
-from adapters.base import Adapter, Fact, JsonScalar, QueryMember, SourceQuery
+from adapters.base import Fact, JsonScalar, QueryMember, SourceQuery
 from adapters.housing import HousingAdapter
 from adapters.testkit.faults import FaultInjector
 from adapters.testkit.housing import create_app
@@ -206,20 +206,6 @@ async def test_a_failing_agency_is_unavailable(adapter: HousingAdapter, agency: 
     with pytest.raises(SourceUnavailable):
         await adapter.fetch(_query(HUSBAND))
     assert agency.faults.total_requests >= 1
-
-
-async def test_an_unreachable_agency_is_unavailable(adapter: HousingAdapter, agency: RecordedAgency) -> None:
-    await agency.running.stop()
-
-    with pytest.raises(SourceUnavailable):
-        await adapter.fetch(_query(HUSBAND))
-    assert await adapter.health() is False
-
-
-async def test_health_and_protocol(adapter: HousingAdapter) -> None:
-    assert isinstance(adapter, Adapter)
-    assert (adapter.name, adapter.categories) == ("housing", frozenset({"housing"}))
-    assert await adapter.health() is True
 
 
 async def test_the_session_is_reopened_after_aclose(adapter: HousingAdapter) -> None:

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
-from adapters.base import Adapter, AdapterSettings, Fact, QueryMember, SourceQuery
+from adapters.base import AdapterSettings, Fact, QueryMember, SourceQuery
 from adapters.hukou import HukouAdapter
 from adapters.testkit.faults import FaultInjector
 from adapters.testkit.hukou import create_app
@@ -241,20 +241,6 @@ async def test_a_failing_agency_is_unavailable(adapter: HukouAdapter, agency: Re
     with pytest.raises(SourceUnavailable):
         await adapter.fetch(_query(HEAD))
     assert agency.faults.total_requests >= 1
-
-
-async def test_an_unreachable_agency_is_unavailable(adapter: HukouAdapter, agency: RecordedAgency) -> None:
-    await agency.running.stop()
-
-    with pytest.raises(SourceUnavailable):
-        await adapter.fetch(_query(HEAD))
-    assert await adapter.health() is False
-
-
-async def test_health_and_protocol(adapter: HukouAdapter) -> None:
-    assert isinstance(adapter, Adapter)
-    assert (adapter.name, adapter.categories) == ("hukou", frozenset({"hukou"}))
-    assert await adapter.health() is True
 
 
 async def test_generated_scenario_households_match_the_population() -> None:

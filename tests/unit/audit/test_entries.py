@@ -66,6 +66,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "outcome": "timeout",
         "latency_ms": 1000,
     },
+    "edge.queried": {
+        "verification_id": "v-1",
+        "purpose": "dibao.application",
+        "source": "tax",
+        "subject_refs": [REF],
+        "request_digest": "d" * 64,
+        "facts_sha256": "e" * 64,
+        "outcome": "answered",
+    },
     "consent.granted": {
         "consent_id": "c-9",
         "subject_refs": [REF],
