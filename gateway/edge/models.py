@@ -1,4 +1,4 @@
-"""The table of facts agencies attested through their edge nodes (migration 0007_attested_facts).
+"""The table of facts agencies attested through their edge nodes (migration 0008_attested_facts).
 
 The hub keeps what each edge returned, encrypted at rest under the storage key (AES-256-GCM, the row's key as
 associated data), so an auditor can recompute an attestation's ``facts_digest`` long after the verification.

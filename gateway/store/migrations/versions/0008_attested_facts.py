@@ -1,7 +1,7 @@
 """facts attested by agency edge nodes (docs/federation.md)
 
-Revision ID: 0007_attested_facts
-Revises: 0006_batches
+Revision ID: 0008_attested_facts
+Revises: 0007_verification_lifecycle
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_attested_facts"
-down_revision = "0006_batches"
+revision = "0008_attested_facts"
+down_revision = "0007_verification_lifecycle"
 branch_labels = None
 depends_on = None
 
