@@ -82,6 +82,10 @@ def test_the_hub_pods_are_hardened_probed_and_sized(rendered: tuple[str, list[di
     assert "/tmp" in mounts  # the only writable paths: /tmp and the data directory
     secrets = {volume["secret"]["secretName"] for volume in pod["volumes"] if "secret" in volume}
     assert secrets == {"hedui-hub-keys", "hedui-database"}
+    # Secret files belong to root: the process reads them through its group (fsGroup), never "other".
+    modes = [volume["secret"]["defaultMode"] for volume in pod["volumes"] if "secret" in volume]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    assert all(mode & 0o040 and not mode & 0o007 for mode in modes)
     settings = by_kind(resources, "ConfigMap", hub["envFrom"][0]["configMapRef"]["name"])
     assert settings["data"]["HEDUI_MIGRATE_ON_START"] == "false"  # the migration Job migrates, hubs do not
     assert not any("PASSWORD" in key or key == "HEDUI_DATABASE_URL" for key in settings["data"])
