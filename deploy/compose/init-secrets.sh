@@ -20,6 +20,10 @@ if [ ! -e secrets/hub-keys/hub.private.jwks.json ]; then
     ../../.venv/bin/hedui keys init --key-dir secrets/hub-keys
   fi
 fi
+# Compose mounts file secrets as they are on the host, and each image reads them as its own user (hub
+# 10001, postgres 999, grafana 472): the files are world-readable, the directory around them is not (0700).
+chmod 0700 secrets
+chmod 0444 secrets/postgres_password secrets/hedui_database_url secrets/grafana_admin_password
 # The hubs run as uid 10001 and read the keys through a read-only bind mount.
 if [ "$(id -u)" = 0 ]; then chown -R 10001:10001 secrets/hub-keys; else
   echo "run as root, or: sudo chown -R 10001:10001 $(pwd)/secrets/hub-keys"; fi
