@@ -9,11 +9,13 @@ from fastapi import FastAPI
 
 from gateway.api import audit, batches, consents, federation, matches, oauth2, registry, service, verifications
 from gateway.api.problems import install_problem_handlers
+from gateway.console import views as console
 from gateway.context import open_hub
 from gateway.http_limits import HeaderLimits
 from gateway.http_protocol import UpgradeBodyGuard
 from gateway.logs import configure_logging, request_context
 from gateway.metrics import HubMetrics
+from gateway.misuse.service import start_detection
 from gateway.settings import Settings
 
 
@@ -27,9 +29,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             configure_logging()
         hub = await open_hub(settings, metrics)
         app.state.hub = hub
+        app.state.misuse = start_detection(hub)
         try:
             yield
         finally:
+            await app.state.misuse.aclose()
             await hub.aclose()
 
     app = FastAPI(
@@ -53,4 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(matches.router)
     app.include_router(audit.router)
     app.include_router(batches.router)
+    app.include_router(console.router)
+    console.mount_static(app)
     return app

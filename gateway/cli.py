@@ -15,9 +15,11 @@ from rich.console import Console
 from gateway.adapter_kit import adapters_app
 from gateway.agencies_cli import agencies_app
 from gateway.batch import cli as batch_cli
-from gateway.edge.cli import edge_app, report_app
+from gateway.console.cli import console_app
+from gateway.edge.cli import edge_app
 from gateway.errors import HeduiError
 from gateway.preflight import config_app, exit_on_configuration_problems, prepare_worker_metrics
+from gateway.report.cli import report_app
 from gateway.restore import audit_checkpoint, audit_consistency
 
 app = typer.Typer(help="Hedui (核对): federated means-test verification hub.", no_args_is_help=True)
@@ -36,6 +38,7 @@ app.add_typer(agencies_app, name="agencies")
 app.add_typer(edge_app, name="edge")
 app.add_typer(report_app, name="report")
 app.add_typer(adapters_app, name="adapters")
+app.add_typer(console_app, name="console")
 console = Console()
 err_console = Console(stderr=True)
 

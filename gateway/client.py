@@ -105,6 +105,13 @@ class HubClient:
         response = await self._send("GET", f"/v1/verifications/{verification_id}", None)
         return (await self._open(response, None)).body
 
+    async def report_pdf(self, verification_id: str) -> tuple[bytes, str]:
+        """``GET /v1/verifications/{id}/report.pdf``: the printable 核对报告 and its seal (the QR code's text)."""
+        headers = {"Authorization": f"Bearer {await self.access_token()}"}
+        path = f"/v1/verifications/{verification_id}/report.pdf"
+        response = _expect(await self._call("GET", path, headers=headers), 200)
+        return response.content, response.headers.get("hedui-report-seal", "")
+
     async def post_envelope(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Seal ``body``, POST it to ``path`` and return the opened answer's body (any envelope endpoint)."""
         return (await self._exchange("POST", path, body)).body

@@ -520,3 +520,49 @@ class BatchNotOpen(Conflict):
 
     code = "batch_not_open"
     title = "The batch no longer takes items"
+
+
+# -- auditor console, misuse detection, printable reports (issue 15) ---------------------------------------
+
+
+class ConsoleSignInRequired(HeduiError):
+    status = 401
+    code = "console_sign_in_required"
+    title = "Sign in to the console first"
+
+
+class ConsoleSignInFailed(HeduiError):
+    """Wrong user name or password (one answer for both, so names cannot be probed)."""
+
+    status = 401
+    code = "console_sign_in_failed"
+    title = "Wrong user name or password"
+
+
+class ConsoleLockedOut(Forbidden):
+    """Too many failed sign-ins: the account is locked for a while (the lock is audited)."""
+
+    code = "console_locked_out"
+    title = "The account is locked after repeated failed sign-ins"
+
+
+class CsrfInvalid(Forbidden):
+    """A console form was posted without the session's CSRF token (or with another)."""
+
+    code = "csrf_invalid"
+    title = "The form's CSRF token is missing or wrong"
+
+
+class MisuseRulesInvalid(ConfigurationError):
+    """contracts/misuse-rules.yaml does not fit its schema."""
+
+    code = "misuse_rules_invalid"
+    title = "The misuse detection rules are not valid"
+
+
+class ReportSealInvalid(HeduiError):
+    """A printed report's QR code (compact JWS by the hub) does not verify, or the report's digest differs."""
+
+    status = 422
+    code = "report_seal_invalid"
+    title = "The report's QR seal does not verify"

@@ -106,6 +106,12 @@ class HubMetrics:
             registry=self.registry,
             multiprocess_mode="min",
         )
+        self.misuse_alerts = Counter(
+            "hedui_misuse_alerts",
+            "Alerts raised by misuse detection rules (contracts/misuse-rules.yaml), by rule",
+            ["rule"],
+            registry=self.registry,
+        )
 
         self._last_ready: bool | None = None
 

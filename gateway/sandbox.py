@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import socket
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,6 +29,7 @@ from adapters.testkit.server import RunningAgency
 from gateway.app import create_app
 from gateway.batch.sample import enrolled_households, register_review_consents, write_batch_file
 from gateway.consent.seed import UNCONSENTED_SCENARIOS, register_scenario_consents
+from gateway.console.accounts import add_user as add_console_user
 from gateway.context import HubContext
 from gateway.edge.sandbox import SandboxEdge, edge_document
 from gateway.edge.source import EdgeAgency
@@ -49,6 +51,7 @@ SANDBOX_MEMBERS: dict[str, dict[str, str | None]] = {
     "mis_450902": {"id": "CN/GOV/11450902MB24681353/dibao-mis", "role": "local_mis", "region": "450902"},
     "auditor": {"id": "CN/GOV/11100000MB9876543F/audit", "role": "auditor", "region": None},
 }
+SANDBOX_CONSOLE_USER = "auditor"
 _MIS_BY_REGION = {str(m["region"]): name for name, m in SANDBOX_MEMBERS.items() if m["role"] == "local_mis"}
 
 
@@ -144,8 +147,9 @@ class Sandbox:
                 categories=(*CATEGORIES, *self._extra_categories()),
             )
         await self._seed_batches()
+        console = await self._add_console_user()
         await self._wait_until_reachable()
-        document = self._document(members)
+        document = {**self._document(members), "console": console}
         _write_atomically(self.sandbox_json, json.dumps(document, ensure_ascii=False, indent=2))
         return document
 
@@ -216,6 +220,19 @@ class Sandbox:
                 entry["region"] = region
             entries[name] = entry
         return entries
+
+    async def _add_console_user(self) -> dict[str, str]:
+        """One auditor account for the console (/console), its password in a 0600 file beside sandbox.json."""
+        password_path = self.data_dir / "console.password"
+        if not password_path.exists():
+            _write_atomically(password_path, secrets.token_urlsafe(18) + "\n", mode=0o600)
+        password = password_path.read_text(encoding="utf-8").strip()
+        await add_console_user(self.hub.database, SANDBOX_CONSOLE_USER, role="auditor", password=password)
+        return {
+            "url": f"{self.base_url}/console",
+            "username": SANDBOX_CONSOLE_USER,
+            "password_file": str(password_path.relative_to(self.data_dir)),
+        }
 
     async def _wait_until_reachable(self) -> None:
         urls = [f"{self.base_url}/readyz"] + [f"{agency.url}/health" for agency in self.agencies.values()]

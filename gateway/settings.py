@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         "is closed with a verification.abandoned entry, at start-up and by a sweeper; must exceed the longest "
         "a verification can run",
     )
+    console_max_failures: int = Field(5, ge=1, le=100, description="Failed console sign-ins that lock an account")
+    console_lockout_s: float = Field(900.0, gt=0, description="How long a locked console account stays locked")
+    console_session_s: float = Field(3600.0, gt=0, description="Lifetime of a console session")
+    misuse_interval_s: float = Field(2.0, gt=0, description="How often misuse detection reads new audit entries")
+    misuse_webhook_url: str | None = Field(None, description="POST each misuse alert here, as a JWS by the hub")
 
     queue_url: str = Field(
         "database", description="Work queue of batches: 'database' (the hub's own) or nats://host:port (JetStream)"

@@ -10,6 +10,7 @@ from gateway.api.deps import envelope_body, hub_of, jose_response, require_scope
 from gateway.api.params import ResourceId
 from gateway.auth import Caller
 from gateway.errors import InvalidInput
+from gateway.report.service import printable_report
 
 VerifyCaller = Annotated[Caller, Depends(require_scope("verify"))]
 
@@ -52,3 +53,19 @@ async def read_verification(
             raise InvalidInput("the envelope names another verification")
     sealed = await hub.verifications.report(caller, verification_id, opened)
     return jose_response(sealed.token)
+
+
+@router.get(
+    "/{verification_id}/report.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "the 核对报告 with the hub's QR seal"}},
+)
+async def report_pdf(verification_id: ResourceId, request: Request, caller: VerifyCaller) -> Response:
+    """The stored report as a printable PDF (核对报告, docs/console.md), sealed by the hub; the requester only."""
+    pdf, seal = await printable_report(hub_of(request), caller, verification_id)
+    headers = {
+        "Content-Disposition": f'inline; filename="{verification_id}.pdf"',
+        "Cache-Control": "no-store",
+        "Hedui-Report-Seal": seal,  # the QR code's text, for clients that file it beside the PDF
+    }
+    return Response(pdf, media_type="application/pdf", headers=headers)

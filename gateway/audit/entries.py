@@ -248,7 +248,16 @@ class AuditViewed(_Entry):
     their own subject access report."""
 
     type: Literal["audit.viewed"] = "audit.viewed"
-    view: Literal["entries", "search", "subject_report", "checkpoint", "inclusion_proof", "consistency_proof"]
+    view: Literal[
+        "entries",
+        "search",
+        "subject_report",
+        "checkpoint",
+        "inclusion_proof",
+        "consistency_proof",
+        "dashboard",  # the auditor console's charts
+        "alerts",  # the console's misuse alerts
+    ]
     query: AuditQuery
     subject_refs: tuple[Digest, ...] = ()
     result_count: NonNegativeInt
@@ -288,6 +297,34 @@ class BatchChanged(_Entry):
     outcome: Literal["applied"] = "applied"
 
 
+class ConsoleLocked(_Entry):
+    """A console account locked after repeated failed sign-ins (the account name, never the password tried)."""
+
+    type: Literal["console.locked"] = "console.locked"
+    account: Code
+    failures: NonNegativeInt
+    locked_until: Time
+    outcome: Literal["locked"] = "locked"
+
+
+class AlertAcknowledged(_Entry):
+    """An auditor acknowledged a misuse alert in the console."""
+
+    type: Literal["alert.acknowledged"] = "alert.acknowledged"
+    alert_id: Identifier
+    rule: Code
+    outcome: Literal["acknowledged"] = "acknowledged"
+
+
+class WatchListChanged(_Entry):
+    """An auditor put a person on the misuse watch list (``subject_refs``: that person)."""
+
+    type: Literal["watchlist.changed"] = "watchlist.changed"
+    subject_refs: SubjectRefs
+    change: Literal["added", "removed"]
+    outcome: Literal["applied"] = "applied"
+
+
 AuditEntry = Annotated[
     VerificationRequested
     | VerificationCompleted
@@ -302,7 +339,10 @@ AuditEntry = Annotated[
     | KeyRotated
     | MemberChanged
     | VerificationAbandoned
-    | BatchChanged,
+    | BatchChanged
+    | ConsoleLocked
+    | AlertAcknowledged
+    | WatchListChanged,
     Field(discriminator="type"),
 ]
 ENTRY_TYPES = (
@@ -320,6 +360,9 @@ ENTRY_TYPES = (
     "member.changed",
     "verification.abandoned",
     "batch.changed",
+    "console.locked",
+    "alert.acknowledged",
+    "watchlist.changed",
 )
 _ADAPTER: TypeAdapter[AuditEntry] = TypeAdapter(AuditEntry)
 

@@ -129,10 +129,6 @@ def edge_audit_verify(
     console.print(summary, highlight=False, soft_wrap=True)
 
 
-report_app = typer.Typer(help="Verification reports as received.", no_args_is_help=True)
-
-
-@report_app.command("verify")
 def report_verify(
     file: Annotated[Path, typer.Argument(help="A report as received (the opened JSON body)")],
     federation: Annotated[

@@ -115,6 +115,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "item_index": 7,
         "reason": "max_attempts",
     },
+    "console.locked": {"account": "auditor1", "failures": 5, "locked_until": AT.isoformat()},
+    "alert.acknowledged": {"alert_id": "a-1", "rule": "off_hours"},
+    "watchlist.changed": {"subject_refs": [REF], "change": "added"},
 }
 
 

@@ -1,0 +1,193 @@
+"""Console accounts and sessions: argon2id passwords (RFC 9106, argon2-cffi's defaults), lockout after
+repeated failures (audited as ``console.locked``), server-side sessions with a per-session CSRF token.
+
+The browser holds a random session token; the table keeps only its SHA-256, so a copy of the database signs
+nobody in. Failed sign-ins are counted per account; the account that reaches ``max_failures`` is locked for
+``lockout_s`` and the lock is written to the audit log before the answer goes out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.audit import AuditLog, ConsoleLocked
+from gateway.console.models import ConsoleSession, ConsoleUser
+from gateway.errors import Conflict, ConsoleLockedOut, ConsoleSignInFailed, InvalidInput
+from gateway.store import Database
+
+ROLES = ("auditor",)
+USERNAME = re.compile(r"[a-z][a-z0-9_.-]{1,31}")
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+_HASHER = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+# Checked against when the account does not exist, so that the answer takes as long as for a wrong password.
+_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    username: str
+    role: str
+    csrf_token: str
+
+
+def validate_username(name: str) -> str:
+    if not USERNAME.fullmatch(name):
+        raise InvalidInput("a console user name is 2 to 32 of a-z, 0-9, '_', '.', '-', starting with a letter")
+    return name
+
+
+def validate_password(password: str) -> str:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(f"a console password is {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    return password
+
+
+async def add_user(
+    database: Database, username: str, *, role: str, password: str, hasher: PasswordHasher = _HASHER
+) -> None:
+    """Store a new account with its argon2id hash; :class:`Conflict` if the name is taken."""
+    validate_username(username)
+    validate_password(password)
+    if role not in ROLES:
+        raise InvalidInput(f"a console role is one of {', '.join(ROLES)}")
+    row = ConsoleUser(
+        username=username,
+        role=role,
+        password_hash=hasher.hash(password),
+        failed_attempts=0,
+        locked_until=None,
+        created_at=datetime.now(UTC),
+    )
+    async with database.session() as session:
+        try:
+            async with session.begin():
+                session.add(row)
+        except IntegrityError as exc:
+            raise Conflict("a console user of that name exists") from exc
+
+
+class ConsoleAccounts:
+    def __init__(
+        self,
+        database: Database,
+        audit: AuditLog,
+        *,
+        hub_id: str,
+        max_failures: int = 5,
+        lockout_s: float = 900.0,
+        session_s: float = 3600.0,
+        hasher: PasswordHasher = _HASHER,
+    ) -> None:
+        self._database = database
+        self._audit = audit
+        self._hub_id = hub_id
+        self._max_failures = max_failures
+        self._lockout = timedelta(seconds=lockout_s)
+        self._session = timedelta(seconds=session_s)
+        self._hasher = hasher  # verification reads the parameters from each stored hash
+
+    async def sign_in(self, username: str, password: str, *, now: datetime | None = None) -> tuple[str, SignedIn]:
+        """``(session token for the cookie, who signed in)``; :class:`ConsoleSignInFailed` for a wrong name or
+        password (the same answer for both), :class:`ConsoleLockedOut` while the account is locked."""
+        now = now or datetime.now(UTC)
+        if not USERNAME.fullmatch(username) or len(password) > MAX_PASSWORD:
+            raise ConsoleSignInFailed()
+        async with self._database.session() as session:
+            user = await session.get(ConsoleUser, username)
+        if user is None:
+            _check(self._hasher, _DUMMY_HASH, password)
+            raise ConsoleSignInFailed()
+        if user.locked_until is not None and _utc(user.locked_until) > now:
+            raise ConsoleLockedOut()
+        if not _check(self._hasher, user.password_hash, password):
+            await self._failed(user, now)
+            raise ConsoleSignInFailed()
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        async with self._database.session() as session, session.begin():
+            await session.execute(
+                update(ConsoleUser).where(ConsoleUser.username == username).values(failed_attempts=0, locked_until=None)
+            )
+            await session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now))
+            session.add(
+                ConsoleSession(
+                    token_hash=_digest(token),
+                    username=username,
+                    csrf_token=csrf,
+                    created_at=now,
+                    expires_at=now + self._session,
+                )
+            )
+        return token, SignedIn(username, user.role, csrf)
+
+    async def _failed(self, user: ConsoleUser, now: datetime) -> None:
+        failures = user.failed_attempts + 1
+        locked_until = now + self._lockout if failures >= self._max_failures else None
+        async with self._database.session() as session, session.begin():
+            await session.execute(
+                update(ConsoleUser)
+                .where(ConsoleUser.username == user.username)
+                .values(failed_attempts=0 if locked_until else failures, locked_until=locked_until)
+            )
+            if locked_until is not None:
+                # The lock and its audit entry commit together: if the log cannot take it, the sign-in fails
+                # (AuditUnavailable) and the account is not locked without a trace; the next failure retries.
+                await self._audit.append_within(
+                    session,
+                    ConsoleLocked(
+                        actor=self._hub_id,
+                        operator=f"console:{user.username}",
+                        account=user.username,
+                        failures=failures,
+                        locked_until=locked_until,
+                    ),
+                )
+
+    async def session(self, token: str, *, now: datetime | None = None) -> SignedIn | None:
+        """Who holds this session token, or None (unknown, expired, or the account locked meanwhile)."""
+        now = now or datetime.now(UTC)
+        if not 20 <= len(token) <= 100:
+            return None
+        async with self._database.session() as session:
+            row = (
+                await session.execute(
+                    select(ConsoleSession, ConsoleUser)
+                    .join(ConsoleUser, ConsoleUser.username == ConsoleSession.username)
+                    .where(ConsoleSession.token_hash == _digest(token))
+                )
+            ).first()
+        if row is None:
+            return None
+        stored, user = row
+        if _utc(stored.expires_at) <= now or (user.locked_until is not None and _utc(user.locked_until) > now):
+            return None
+        return SignedIn(user.username, user.role, stored.csrf_token)
+
+    async def sign_out(self, token: str) -> None:
+        async with self._database.session() as session, session.begin():
+            await session.execute(delete(ConsoleSession).where(ConsoleSession.token_hash == _digest(token)))
+
+
+def _check(hasher: PasswordHasher, stored: str, password: str) -> bool:
+    try:
+        return hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite returns stored times without their offset; every stored time is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,66 @@
+"""``hedui console add-user`` against a fresh SQLite database (migrated by the command)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.console.models import ConsoleUser
+from gateway.store import Database
+
+
+def test_add_user_creates_an_account_that_signs_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
+    monkeypatch.setenv("HEDUI_DATABASE_URL", url)
+    password = tmp_path / "pw.txt"
+    password.write_text("a long enough passphrase\n", encoding="utf-8")
+    runner = CliRunner()
+    added = runner.invoke(
+        app, ["console", "add-user", "li.auditor", "--role", "auditor", "--password-file", str(password)]
+    )
+    assert added.exit_code == 0, added.output
+    again = runner.invoke(app, ["console", "add-user", "li.auditor", "--password-file", str(password)])
+    assert again.exit_code == 1 and "conflict" in again.output
+
+    async def stored() -> ConsoleUser | None:
+        database = Database(url)
+        try:
+            async with database.session() as session:
+                return await session.get(ConsoleUser, "li.auditor")
+        finally:
+            await database.dispose()
+
+    user = asyncio.run(stored())
+    assert user is not None and user.role == "auditor"
+    assert PasswordHasher().verify(user.password_hash, "a long enough passphrase")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["Bad Name"], "invalid_request"),
+        (["li", "--role", "root"], "invalid_request"),
+    ],
+)
+def test_add_user_refuses_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arguments: list[str], message: str
+) -> None:
+    monkeypatch.setenv("HEDUI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}")
+    password = tmp_path / "pw.txt"
+    password.write_text("a long enough passphrase\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["console", "add-user", *arguments, "--password-file", str(password)])
+    assert result.exit_code == 1 and message in result.output
+
+
+def test_add_user_refuses_a_short_or_missing_password_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEDUI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}")
+    short = tmp_path / "short.txt"
+    short.write_text("short\n", encoding="utf-8")
+    for path in (short, tmp_path / "missing.txt"):
+        result = CliRunner().invoke(app, ["console", "add-user", "li", "--password-file", str(path)])
+        assert result.exit_code == 1 and "invalid_request" in result.output
