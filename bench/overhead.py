@@ -6,8 +6,12 @@ ratios (b)/(a). Also the load generator's ceiling against the hub's trivial ``/h
 from __future__ import annotations
 
 import argparse
+import asyncio
 from datetime import date
 from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
 
 from bench._paths import DirectPath, HubPath
 from bench._population import bench_households
@@ -71,9 +75,12 @@ async def _cell(
     budget = int(float(direct_summary["throughput_rps"] or 0.0) * args.duration * _SEAL_HEADROOM)
     sealed = min(args.requests, max(budget, 4 * concurrency, 100))
     hub.seal_requests(sealed)
+    database_url = stack.setup.settings_env["HEDUI_DATABASE_URL"]
+    before = await postgres_counters(database_url)
     hub_result, hub_cpu = await measured(
         hub.call, count=sealed, concurrency=concurrency, duration_s=args.duration, watch=watch
     )
+    after = await postgres_counters(database_url, settle=True)
     answer_failures = await hub.check_answers()
     hub_summary = hub_result.summary()
     direct_rps, hub_rps = direct_summary["throughput_rps"], hub_summary["throughput_rps"]
@@ -95,6 +102,44 @@ async def _cell(
         "hub_hub_cpu_ms": cpu_ms_per_request(hub_cpu["cpu_hub_pct"], hub_rps),
         "hub_postgres_cpu_ms": cpu_ms_per_request(hub_cpu.get("cpu_postgres_pct"), hub_rps),
         "hub_agencies_cpu_ms": cpu_ms_per_request(hub_cpu["cpu_agencies_pct"], hub_rps),
+        # The hub's own CPU: what it spends beyond what the direct client spends on the same adapters.
+        "hub_own_cpu_ms": _difference(
+            cpu_ms_per_request(hub_cpu["cpu_hub_pct"], hub_rps),
+            cpu_ms_per_request(direct_cpu["cpu_generator_pct"], direct_rps),
+        ),
+        **_per_verification(before, after, len(hub_result.latencies_s) + hub_result.errors),
+    }
+
+
+async def postgres_counters(url: str, *, settle: bool = False) -> dict[str, float] | None:
+    """PostgreSQL's counters of the hub's database (None on SQLite): transactions and sessions opened. With
+    ``settle``, first wait for the backends to report (they flush their statistics at most once a second)."""
+    if make_url(url).get_backend_name() != "postgresql":
+        return None
+    if settle:
+        await asyncio.sleep(1.2)
+    connection = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        row = await connection.fetchrow(
+            "SELECT xact_commit + xact_rollback AS transactions, sessions"
+            " FROM pg_stat_database WHERE datname = current_database()"
+        )
+    finally:
+        await connection.close()
+    assert row is not None
+    return {"transactions": float(row["transactions"]), "sessions": float(row["sessions"])}
+
+
+def _per_verification(
+    before: dict[str, float] | None, after: dict[str, float] | None, verifications: int
+) -> dict[str, float | None]:
+    """Database transactions and new connections per verification (the counting connection itself left out:
+    one session and its transaction)."""
+    if before is None or after is None or not verifications:
+        return {"hub_db_transactions_per_verification": None, "hub_db_new_connections_per_verification": None}
+    return {
+        "hub_db_transactions_per_verification": (after["transactions"] - before["transactions"] - 1) / verifications,
+        "hub_db_new_connections_per_verification": (after["sessions"] - before["sessions"] - 1) / verifications,
     }
 
 
@@ -175,6 +220,9 @@ def _print(rows: list[dict[str, Any]], database: str) -> None:
             Column("hub_hub_cpu_ms", "(b) hub", ".2f"),
             Column("hub_postgres_cpu_ms", "(b) postgres", ".2f"),
             Column("hub_agencies_cpu_ms", "(b) agencies", ".2f"),
+            Column("hub_own_cpu_ms", "hub own", ".2f"),
+            Column("hub_db_transactions_per_verification", "db xacts", ".2f"),
+            Column("hub_db_new_connections_per_verification", "new conns", ".3f"),
         ],
         cells,
     )

@@ -159,8 +159,8 @@ class ConsentService:
                 refs.append(subject_ref(self._keys().subject_pepper, parse_id_number(raw).value))
             except InvalidIdNumber as exc:
                 raise InvalidIdNumber(f"household member {index}: {exc.detail}", member_index=index) from None
-        async with self._database.session() as session:
-            result = await session.execute(
+        async with self._database.autocommit() as connection:  # one statement: one round trip
+            result = await connection.execute(
                 select(
                     Consent.consent_id,
                     Consent.subject_ref,

@@ -154,9 +154,9 @@ class RegistryService:
             index_of.setdefault(self._subject_ref(id_number), index)
         if not index_of:
             return []
-        async with self._database.session() as session:
+        async with self._database.autocommit() as connection:  # one statement: one round trip
             rows = (
-                await session.execute(
+                await connection.execute(
                     select(
                         Enrollment.subject_ref, Enrollment.programme, Enrollment.region, Enrollment.start_date
                     ).where(Enrollment.subject_ref.in_(list(index_of)), _active_on(as_of))

@@ -19,7 +19,7 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from gateway.errors import StoreUnavailable
 
@@ -68,6 +68,17 @@ class Database:
         try:
             async with self.sessions() as session:
                 yield session
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable("the database did not complete the operation") from exc
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection whose every statement is its own transaction: one round trip for a single read (a
+        check) or a single idempotent write (the replay cache's insert), where a session would add a BEGIN
+        and a COMMIT or ROLLBACK round trip each. Failures surface as :class:`StoreUnavailable`."""
+        try:
+            async with self.engine.connect() as connection:
+                yield await connection.execution_options(isolation_level="AUTOCOMMIT")
         except SQLAlchemyError as exc:
             raise StoreUnavailable("the database did not complete the operation") from exc
 

@@ -121,9 +121,9 @@ async def write_completed(connection: AsyncConnection, items: Sequence[tuple[int
 
 
 async def stored_report(database: Database, verification_id: str) -> StoredReport | None:
-    async with database.session() as session:
+    async with database.autocommit() as connection:
         row = (
-            await session.execute(
+            await connection.execute(
                 select(Verification.requester, Verification.status, Verification.report_sealed).where(
                     Verification.verification_id == verification_id
                 )

@@ -16,6 +16,8 @@ from gateway.audit.models import AuditEntryRow
 from gateway.envelope import HubKeys
 from gateway.settings import DEFAULT_HUB_ID
 from gateway.store import Database
+from gateway.store.models import Verification
+from gateway.store.verifications import Requested, write_requested
 
 # One hub process: waits until its sibling is ready too, then appends in waves and prints its leaf indices.
 _HUB_PROCESS = """
@@ -124,3 +126,57 @@ async def test_two_hub_processes_append_to_one_log(database_url: str, key_dir: P
     assert report.tree_size == 800 and report.checkpoints >= 2
     # Both processes committed while the other was committing: their indices interleave.
     assert min(results["p"]) < max(results["q"]) and min(results["q"]) < max(results["p"])
+
+
+async def test_group_commits_with_rows_and_appends_inside_other_transactions_share_one_log(
+    database_url: str, log_key: LogKey, hub_keys: HubKeys, make_entry: Any
+) -> None:
+    """Two replicas: one runs verifications (entries with their rows, grouped by the writer), the other
+    changes state in transactions of its own (append_within); the sequence stays one, gap-free and
+    verifiable, and every row committed with its entry."""
+    databases = [Database(database_url), Database(database_url)]
+    logs = [
+        AuditLog(db, log_key=log_key, subject_pepper=hub_keys.subject_pepper, checkpoint_interval_s=0.02)
+        for db in databases
+    ]
+
+    async def verifications(log: AuditLog) -> list[int]:
+        async def one(number: int) -> int:
+            entry = make_entry(number, case_id=f"v-{number}")
+            row = Requested(entry.verification_id, entry.actor, entry.case_id, entry.purpose, entry.region, entry.time)
+            return await log.append_all((entry,), alongside=(write_requested, row))
+
+        indices: list[int] = []
+        for wave in range(0, 120, 30):
+            indices += await asyncio.gather(*(one(number) for number in range(wave, wave + 30)))
+        return indices
+
+    async def changes(log: AuditLog, database: Database) -> list[int]:
+        async def one(number: int) -> list[int]:
+            async with database.session() as session, session.begin():
+                return await log.append_within(
+                    session, make_entry(number, case_id=f"c-{number}a"), make_entry(number, case_id=f"c-{number}b")
+                )
+
+        indices: list[int] = []
+        for wave in range(0, 40, 8):
+            for pair in await asyncio.gather(*(one(number) for number in range(wave, wave + 8))):
+                assert pair[1] == pair[0] + 1  # the entries of one transaction are consecutive
+                indices += pair
+        return indices
+
+    try:
+        grouped, within = await asyncio.gather(verifications(logs[0]), changes(logs[1], databases[1]))
+    finally:
+        for log in logs:
+            await log.aclose()
+    stored = await case_ids_by_index(databases[0])
+    assert sorted(grouped + within) == list(range(200)) == sorted(stored)
+    assert [stored[index] for index in grouped] == [f"v-{number}" for number in range(120)]
+    async with databases[0].session() as session:
+        rows = dict((await session.execute(select(Verification.case_id, Verification.requested_leaf))).all())
+    assert rows == {f"v-{number}": index for number, index in enumerate(grouped)}
+    report = await verify_log(databases[1], log_key.verifier_key())
+    assert report.tree_size == 200 and report.checkpoints >= 1
+    for db in databases:
+        await db.dispose()
