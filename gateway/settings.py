@@ -58,14 +58,18 @@ class Settings(BaseSettings):
         365, gt=0, description="Rotate a hub key before it is this old (the key expiry metric and alert)"
     )
     db_pool_size: int = Field(
-        20,
+        32,
         ge=1,
         le=500,
         description="PostgreSQL connections each hub process keeps open (pre-warmed at start-up); at least the "
         "database work in flight at the expected concurrency (docs/performance.md)",
     )
     db_pool_overflow: int = Field(
-        10, ge=0, le=500, description="Extra connections opened, and closed again, above the pool under bursts"
+        0,
+        ge=0,
+        le=500,
+        description="Extra connections opened, and closed again, above the pool under bursts (0: requests wait "
+        "for a pooled connection instead, which is cheaper than a new PostgreSQL backend)",
     )
     verification_abandon_after_s: float = Field(
         600.0,
