@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 KUBERNETES_VERSION = "1.30.0"
-CUSTOM_KINDS = {"ServiceMonitor"}  # CRDs: not in the bundled schemas, checked by hand below
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}  # CRDs: not in the bundled schemas, checked by hand below
 
 
 def render(overlay: str) -> list[dict[str, Any]]:
@@ -46,7 +46,7 @@ def test_every_resource_validates_against_the_kubernetes_schemas(rendered: tuple
     _, resources = rendered
     kinds = {resource["kind"] for resource in resources}
     assert {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "Job"} <= kinds
-    assert {"ConfigMap", "ServiceMonitor"} <= kinds
+    assert {"ConfigMap", "ServiceMonitor", "PrometheusRule"} <= kinds
     for resource in resources:
         if resource["kind"] in CUSTOM_KINDS:
             continue
@@ -118,6 +118,7 @@ def test_the_service_monitor_scrapes_the_hub_service(rendered: tuple[str, list[d
     monitor = by_kind(resources, "ServiceMonitor")
     service = by_kind(resources, "Service", "hedui-hub")
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "hedui"  # the alerts' up{job="hedui"}
     [endpoint] = monitor["spec"]["endpoints"]
     assert endpoint["path"] == "/metrics"
     assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
@@ -133,3 +134,11 @@ def test_production_policies_pass_the_hubs_policy_check(tmp_path: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(config_map["data"][item["key"]], encoding="utf-8")
     assert len(load_policies(tmp_path)) == len(volume["configMap"]["items"]) > 0
+
+
+def test_the_prometheus_rule_is_alerts_yaml(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    """The cluster's rules are the ones promtool tests (regenerate: python deploy/prometheus/prometheusrule.py)."""
+    _, resources = rendered
+    rule = by_kind(resources, "PrometheusRule")
+    alerts = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yaml").read_text(encoding="utf-8"))
+    assert rule["spec"]["groups"] == alerts["groups"]
