@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from gateway.errors import HeduiError
+from gateway.errors import EnvelopeInvalid, HeduiError, NotFound
 
 edge_app = typer.Typer(help="Agency edge nodes (docs/federation.md).", no_args_is_help=True)
 edge_audit_app = typer.Typer(help="The edge node's own audit log.", no_args_is_help=True)
@@ -170,4 +170,70 @@ def report_verify(
     attested = sum(1 for c in checks if c.attested_by)
     console.print(f"{attested} of {len(checks)} sources agency-attested", highlight=False)
     if any(not check.ok for check in checks):
+        raise typer.Exit(code=1)
+
+
+@report_app.command("facts")
+def report_facts(
+    verification_id: Annotated[str, typer.Argument(help="The verification whose attested facts to check")],
+    database_url: Annotated[str | None, typer.Option(help="Default: HEDUI_DATABASE_URL")] = None,
+    key_dir: Annotated[Path | None, typer.Option(help="The hub's key directory (default: HEDUI_KEY_DIR)")] = None,
+) -> None:
+    """For an auditor at the hub: recompute the digest of the facts the hub stored for each edge source of a
+    verification and check them against the agency's attestation in the stored report (no facts are shown).
+    Exit 1 on any mismatch."""
+    from gateway.edge.attestation import facts_digest, verify_attestation
+    from gateway.edge.source import AttestedFactsStore
+    from gateway.envelope import HubKeys
+    from gateway.members import MemberRegistry
+    from gateway.settings import Settings
+    from gateway.store import Database
+    from gateway.store.at_rest import open_at_rest
+    from gateway.store.models import Verification
+
+    settings = Settings()
+
+    async def run() -> list[tuple[str, str, str]]:
+        storage_key = HubKeys.load(key_dir or settings.key_dir).storage_key
+        database = Database(database_url or settings.database_url)
+        try:
+            stored = await AttestedFactsStore(database, lambda: storage_key).rows(verification_id)
+            async with database.session() as session:
+                row = await session.get(Verification, verification_id)
+            if row is None or row.report_sealed is None:
+                raise NotFound("no stored report of that verification")
+            report = json.loads(open_at_rest(storage_key, row.report_sealed, verification_id.encode()))
+            attestations = {s["adapter"]: s.get("attestation") for s in report["sources"]}
+            members = MemberRegistry(database)
+            results = []
+            for facts in stored:
+                problem = "ok"
+                try:
+                    record = await members.get(facts.edge_member)
+                    token = attestations.get(facts.adapter)
+                    if not isinstance(token, str):
+                        raise EnvelopeInvalid("the stored report carries no attestation for this source")
+                    verify_attestation(
+                        token,
+                        record.public_jwks,
+                        facts=facts.facts,
+                        expect={"iss": facts.edge_member, "verification_id": verification_id, "adapter": facts.adapter},
+                    )
+                    if facts_digest(facts.facts) != facts.facts_digest:
+                        raise EnvelopeInvalid("the stored digest does not match the stored facts")
+                except HeduiError as exc:
+                    problem = f"FAIL {exc.code}: {exc.detail}"
+                results.append((facts.adapter, facts.edge_member, problem))
+            return results
+        finally:
+            await database.dispose()
+
+    try:
+        results = asyncio.run(run())
+    except HeduiError as exc:
+        raise _fail(exc) from exc
+    for adapter, member, outcome in results:
+        console.print(f"{adapter:14} {member}  {outcome}", highlight=False)
+    console.print(f"{len(results)} attested sources checked", highlight=False)
+    if any(outcome != "ok" for _, _, outcome in results):
         raise typer.Exit(code=1)

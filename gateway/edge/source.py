@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +52,14 @@ class EdgeAgency(BaseModel):
     categories: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StoredFacts:
+    adapter: str
+    edge_member: str
+    facts_digest: str
+    facts: list[dict[str, Any]] = field(repr=False)  # personal data: never in a repr
+
+
 class AttestedFactsStore:
     """The facts each edge returned, encrypted at rest, by verification and adapter."""
 
@@ -76,14 +84,19 @@ class AttestedFactsStore:
 
     async def get(self, verification_id: str) -> dict[str, list[dict[str, Any]]]:
         """The stored facts of one verification, by adapter (JSON form, as attested)."""
+        return {stored.adapter: stored.facts for stored in await self.rows(verification_id)}
+
+    async def rows(self, verification_id: str) -> list[StoredFacts]:
+        """The stored facts of one verification with the edge that attested them and the digest it signed."""
         async with self._database.session() as session:
             rows = (
                 await session.scalars(select(AttestedFacts).where(AttestedFacts.verification_id == verification_id))
             ).all()
-        found: dict[str, list[dict[str, Any]]] = {}
+        found = []
         for row in rows:
             aad = f"{verification_id}/{row.adapter}".encode("ascii")
-            found[row.adapter] = json.loads(open_at_rest(self._storage_key(), row.facts_sealed, aad))
+            facts = json.loads(open_at_rest(self._storage_key(), row.facts_sealed, aad))
+            found.append(StoredFacts(row.adapter, row.edge_member, row.facts_digest, facts))
         return found
 
 

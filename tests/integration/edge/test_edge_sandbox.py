@@ -17,7 +17,7 @@ import pytest_asyncio
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from adapters.base import QueryMember, SourceQuery
+from adapters.base import Fact, QueryMember, SourceQuery
 from gateway.cli import app
 from gateway.client import HubClient
 from gateway.edge.attestation import facts_digest, verify_attestation
@@ -211,3 +211,27 @@ async def test_the_edge_audit_log_verifies_and_holds_answers_and_refusals(edged:
     assert all(e["type"] == "edge.queried" and e["source"] == "tax" for e in entries)
     identity_numbers = [m["id_number"] for m in scenario_named(edged, "clearly_eligible")["household"]]
     assert not any(number in json.dumps(entries) for number in identity_numbers)
+
+
+async def test_report_facts_recomputes_the_stored_digests_and_catches_a_change(edged: Sandbox) -> None:
+    scenario = scenario_named(edged, "clearly_eligible")
+    async with HubClient.from_sandbox(edged.sandbox_json) as client:
+        report = await client.verify(verification_request(scenario))
+    settings = edged.hub.settings
+    command = ["report", "facts", report["verification_id"], "--database-url", settings.database_url]
+    command += ["--key-dir", str(settings.key_dir)]
+    result = await asyncio.to_thread(runner.invoke, app, command)
+    assert result.exit_code == 0, result.output
+    assert "2 attested sources checked" in result.output and "FAIL" not in result.output
+    assert not any(m["id_number"] in result.output for m in scenario["household"])
+
+    # Someone with database access changes what the hub stored: the agency's signature gives it away.
+    store = AttestedFactsStore(edged.hub.database, lambda: edged.hub.keys.storage_key)
+    (tax,) = [row for row in await store.rows(report["verification_id"]) if row.adapter == "tax"]
+    altered = [
+        Fact(**{**fact, "value": 0}) if fact["code"].startswith("income.") else Fact(**fact) for fact in tax.facts
+    ]
+    await store.put(report["verification_id"], "tax", tax.edge_member, tax.facts_digest, altered)
+    result = await asyncio.to_thread(runner.invoke, app, command)
+    assert result.exit_code == 1
+    assert "tax" in result.output and "FAIL" in result.output
