@@ -173,7 +173,6 @@ def report_verify(
         raise typer.Exit(code=1)
 
 
-@report_app.command("facts")
 def report_facts(
     verification_id: Annotated[str, typer.Argument(help="The verification whose attested facts to check")],
     database_url: Annotated[str | None, typer.Option(help="Default: HEDUI_DATABASE_URL")] = None,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from gateway.edge.cli import report_facts
 from gateway.errors import HeduiError
 
 report_app = typer.Typer(help="The printable 核对报告 (PDF with the hub's QR seal).", no_args_is_help=True)
@@ -114,3 +115,7 @@ def _fetch_jwks(source: str) -> dict[str, Any]:
         raise ReportSealInvalid("not a JWKS")
     # The log key verifies checkpoints only; the seal is by an envelope signing key.
     return {"keys": [key for key in document["keys"] if key.get("use") == "sig"]}
+
+
+# docs/federation.md: the auditor's recomputation of the facts agencies attested (gateway/edge/cli.py).
+report_app.command("facts")(report_facts)
