@@ -21,9 +21,10 @@ _CHECK_CHARS = "10X98765432"
 # and `$` accepts a trailing newline.
 _SHAPE = re.compile(r"[1-9][0-9]{16}[0-9Xx]")
 _FIRST17 = re.compile(r"[0-9]{17}")
-# An 18-character token shaped like a GB 11643 number inside free text: 17 digits and a digit or X, not part
-# of a longer run of digits or letters. Checked on text whose Unicode digits are folded to ASCII first.
-_EMBEDDED = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+# An identity number inside free text, wherever it stands (glued to letters or other digits too): 17 digits and
+# a digit or X (GB 11643-1999), or a run of 15 digits (the first-generation numbers of GB 11643-1989, which
+# audit entries refuse as well). Checked on text whose Unicode digits are folded to ASCII first.
+_EMBEDDED = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")
 
 
 def id_number_check_char(first17: str) -> str:
@@ -81,7 +82,8 @@ def validate_id_number(raw: str) -> str:
 
 
 def contains_id_number(text: str) -> bool:
-    """Whether free text embeds an 18-character token shaped like an identity number (GB 11643-1999 §4).
+    """Whether free text embeds a token shaped like an identity number: 18 characters (GB 11643-1999 §4) or a
+    run of 15 digits (a first-generation number).
 
     Compatibility forms and digits of any script are folded to ASCII first (full-width ``１`` and ``Ｘ``,
     Devanagari ``१``), so that a number written in another script is found too; the check character is not

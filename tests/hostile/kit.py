@@ -36,6 +36,14 @@ def b64json(value: Any) -> str:
     return b64(value if isinstance(value, bytes) else json.dumps(value).encode("utf-8"))
 
 
+def encrypt_to(key: cjwk.JWK, inner: str, **header: Any) -> str:
+    """A compact JWE of ``inner`` to ``key`` (ECDH-ES+A256KW, A256GCM, cty JWT), by jwcrypto."""
+    protected = {"alg": "ECDH-ES+A256KW", "enc": "A256GCM", "kid": key["kid"], "cty": "JWT", **header}
+    encrypted = cjwe.JWE(inner.encode("ascii"), protected=json.dumps(protected))
+    encrypted.add_recipient(key)
+    return str(encrypted.serialize(compact=True))
+
+
 @dataclass
 class Member:
     name: str
@@ -74,9 +82,9 @@ TALLY = Tally()
 
 
 class Hostile:
-    def __init__(self, sandbox: Sandbox, http: httpx.AsyncClient) -> None:
+    def __init__(self, sandbox: Sandbox, http: httpx.AsyncClient | None = None) -> None:
         self.sandbox = sandbox
-        self.http = http
+        self.http: httpx.AsyncClient = http  # type: ignore[assignment]  # None only for the synchronous uses
         document = json.loads(sandbox.sandbox_json.read_text(encoding="utf-8"))
         self.document = document
         self.hub_id: str = document["hub"]["id"]
@@ -165,11 +173,7 @@ class Hostile:
 
     async def encrypt(self, inner: str, **header: Any) -> str:
         """The outer JWE to the hub, by jwcrypto; ``header`` overrides the designed one."""
-        key = await self.hub_encryption_key()
-        protected = {"alg": "ECDH-ES+A256KW", "enc": "A256GCM", "kid": key["kid"], "cty": "JWT", **header}
-        encrypted = cjwe.JWE(inner.encode("ascii"), protected=json.dumps(protected))
-        encrypted.add_recipient(key)
-        return str(encrypted.serialize(compact=True))
+        return encrypt_to(await self.hub_encryption_key(), inner, **header)
 
     async def envelope(self, member: Member, body: Any, **changes: Any) -> tuple[str, str]:
         """A correct envelope (and its inner JWS) with claim ``changes``."""

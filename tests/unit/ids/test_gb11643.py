@@ -87,6 +87,9 @@ def test_check_char_refuses_unicode_digits() -> None:
         STANDARD_EXAMPLE[:17] + "0",  # a wrong check character is still someone's number, mistyped
         f"ref {STANDARD_EXAMPLE.translate(FULL_WIDTH)}",
         f"ref:{STANDARD_EXAMPLE[:17].translate(DEVANAGARI)}X",
+        f"A{STANDARD_EXAMPLE}B",  # glued to letters
+        f"9{STANDARD_EXAMPLE}9",  # inside a longer run of digits
+        "110105491231002",  # a first-generation 15-digit number
     ],
 )
 def test_an_embedded_number_is_found(text: str) -> None:
@@ -95,7 +98,7 @@ def test_an_embedded_number_is_found(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["MIS-110101/2026/000123", "1" * 17, "1" * 19 + "X", f"A{STANDARD_EXAMPLE}", "abc", "2026-01-01T00:00:00Z"],
+    ["MIS-110101/2026/000123", "1" * 14, "abc", "2026-01-01T00:00:00Z", "case-20260101-0001", "１２３"],
 )
 def test_other_text_is_not_taken_for_a_number(text: str) -> None:
     assert not contains_id_number(text)
