@@ -131,7 +131,7 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
     adapter_settings = AdapterSettings(timeout_s=settings.source_timeout_s)
     # Agency quotas (docs/architecture.md §7, §10): shared by every process on Redis, else per process.
     limiter = (
-        open_limiter(settings.agency_quotas, settings.redis_url, namespace=f"hedui:{settings.hub_id}")
+        open_limiter(settings.agency_quotas, settings.redis_url, namespace=f"{settings.redis_prefix}:{settings.hub_id}")
         if settings.agency_quotas
         else None
     )

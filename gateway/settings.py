@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="Redis for state shared by hub processes (agency quotas); none: per-process state"
     )
+    redis_prefix: str = Field(
+        "hedui", pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="Prefix of the hub's Redis keys (one per deployment)"
+    )
     agency_quotas: dict[str, AgencyQuota] = Field(
         default_factory=dict,
         description='Adapter name -> quota, e.g. {"tax": {"rate_per_s": 20, "concurrency": 8}} (docs/reliability.md)',
