@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from gateway.api.deps import envelope_body, hub_of, require_scope, sealed_reply
+from gateway.api.params import ResourceId
 from gateway.auth import Caller
 from gateway.envelope import OpenedMessage
 from gateway.errors import InvalidInput
@@ -53,7 +54,7 @@ async def create_batch(request: Request, caller: VerifyCaller) -> Response:
 
 
 @router.post("/{batch_id}/items", status_code=202, openapi_extra=_ENVELOPE_BODY, response_class=Response)
-async def add_items(batch_id: str, request: Request, caller: VerifyCaller) -> Response:
+async def add_items(batch_id: ResourceId, request: Request, caller: VerifyCaller) -> Response:
     """Append ``{"batch_id", "items": [...]}`` to an open batch."""
     opened = await _opened(request, caller, large=True)
     _names_batch(opened, batch_id)
@@ -62,7 +63,7 @@ async def add_items(batch_id: str, request: Request, caller: VerifyCaller) -> Re
 
 
 @router.post("/{batch_id}/close", openapi_extra=_ENVELOPE_BODY, response_class=Response)
-async def close_batch(batch_id: str, request: Request, caller: VerifyCaller) -> Response:
+async def close_batch(batch_id: ResourceId, request: Request, caller: VerifyCaller) -> Response:
     """End intake (a sealed ``{"batch_id"}``); the batch finishes when its items have."""
     opened = await _opened(request, caller)
     _names_batch(opened, batch_id)
@@ -70,7 +71,7 @@ async def close_batch(batch_id: str, request: Request, caller: VerifyCaller) -> 
 
 
 @router.post("/{batch_id}/cancel", openapi_extra=_ENVELOPE_BODY, response_class=Response)
-async def cancel_batch(batch_id: str, request: Request, caller: VerifyCaller) -> Response:
+async def cancel_batch(batch_id: ResourceId, request: Request, caller: VerifyCaller) -> Response:
     """Cancel (a sealed ``{"batch_id"}``): queued items are not processed; running ones finish."""
     opened = await _opened(request, caller)
     _names_batch(opened, batch_id)
@@ -78,14 +79,14 @@ async def cancel_batch(batch_id: str, request: Request, caller: VerifyCaller) ->
 
 
 @router.get("/{batch_id}", response_class=Response)
-async def batch_status(batch_id: str, request: Request, caller: VerifyCaller) -> Response:
+async def batch_status(batch_id: ResourceId, request: Request, caller: VerifyCaller) -> Response:
     """Counts by state and outcome, throughput, ETA and per-agency throttling, sealed to the requester."""
     return await sealed_reply(request, caller, None, await hub_of(request).batches.service.status(caller, batch_id))
 
 
 @router.get("/{batch_id}/results", response_class=Response)
 async def batch_results(
-    batch_id: str,
+    batch_id: ResourceId,
     request: Request,
     caller: VerifyCaller,
     after: Annotated[str, Query(description="index of the last item already read (-1: from the start)")] = "-1",

@@ -32,6 +32,7 @@ from gateway.envelope import HubKeys, MemoryReplayCache, open_envelope, seal
 from gateway.errors import EdgeRefused, HeduiError, SourceProtocolError, SourceUnavailable
 from gateway.ids import MemberId
 from gateway.members import MemberRegistry
+from gateway.safe_json import loads as safe_json_loads
 from gateway.store import Database
 from gateway.store.at_rest import open_at_rest, seal_at_rest
 
@@ -197,7 +198,7 @@ def _refusal(response: httpx.Response) -> HeduiError:
     code = "http_error"
     if response.headers.get("content-type", "").startswith("application/problem+json"):
         try:
-            problem = response.json()
+            problem = safe_json_loads(response.content)  # an edge node's answer: outside JSON
         except ValueError:
             problem = {}
         if isinstance(problem, dict) and isinstance(problem.get("code"), str) and len(problem["code"]) <= 64:
