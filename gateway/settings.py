@@ -58,7 +58,7 @@ class Settings(BaseSettings):
         365, gt=0, description="Rotate a hub key before it is this old (the key expiry metric and alert)"
     )
     db_pool_size: int = Field(
-        32,
+        10,
         ge=1,
         le=500,
         description="PostgreSQL connections each hub process keeps open (pre-warmed at start-up); at least the "
