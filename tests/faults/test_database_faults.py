@@ -61,6 +61,7 @@ async def hub(tmp_path: Path, postgres_url: str) -> AsyncIterator[tuple[HubPath,
     try:
         households = bench_households(HOUSEHOLDS, as_of)
         setup = await prepare_hub(tmp_path, postgres_url, agencies.urls, households)
+        setup.settings_env["HEDUI_DB_POOL_SIZE"] = "8"  # light on the PostgreSQL server other suites share
         port = free_ports(1)[0]
         process = await HubProcess.start(setup, port=port, public_url=f"http://127.0.0.1:{port}")
         path = HubPath(setup, [process.base_url], households)

@@ -75,6 +75,7 @@ async def test_kill_9_mid_load_then_restart(tmp_path: Path, postgres_url: str) -
         setup = await prepare_hub(tmp_path, postgres_url, agencies.urls, households)
         # A short abandonment bound, so that the restarted hub closes the dead process's verifications now.
         setup.settings_env["HEDUI_VERIFICATION_ABANDON_AFTER_S"] = "2"
+        setup.settings_env["HEDUI_DB_POOL_SIZE"] = "8"  # light on the PostgreSQL server other suites share
         port = free_ports(1)[0]
         public_url = f"http://127.0.0.1:{port}"
         hub = await HubProcess.start(setup, port=port, public_url=public_url)
