@@ -112,6 +112,8 @@ async def test_two_hubs_agencies_and_a_worker_serve_as_one(tmp_path: Path, postg
         "HEDUI_QUEUE_NAME": queue_name,
         # Agency quotas shared by both hubs and the worker through Redis (generous: they must not throttle).
         "HEDUI_REDIS_URL": REDIS_URL,
+        "HEDUI_REDIS_PREFIX": queue_name,  # keys of this test only
+        "HEDUI_DB_POOL_SIZE": "4",  # three processes on a shared test server: 32 each would take most of it
         "HEDUI_AGENCY_QUOTAS": '{"tax": {"rate_per_s": 10000}, "banking": {"rate_per_s": 10000}}',
     }
     processes = Processes(tmp_path)

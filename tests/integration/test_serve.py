@@ -47,7 +47,7 @@ async def serving(
             "serve",
             f"--port={port}",
             f"--workers={workers}",
-            env={**os.environ, **setup.settings_env, "HEDUI_PUBLIC_URL": base_url},
+            env={**os.environ, **setup.settings_env, "HEDUI_PUBLIC_URL": base_url, "HEDUI_DB_POOL_SIZE": "4"},
             stdout=log,
             stderr=log,
         )
