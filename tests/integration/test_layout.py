@@ -73,10 +73,11 @@ async def run(*args: str, env: dict[str, str]) -> str:
     return out.decode()
 
 
-async def until_ready(base_url: str) -> None:
+async def until_ready(base_url: str, process: asyncio.subprocess.Process) -> None:
     deadline = time.monotonic() + BOUND_S
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
+            assert process.returncode is None, f"the hub at {base_url} exited (its log is in the test's tmp_path)"
             with contextlib.suppress(aiohttp.ClientError):
                 async with session.get(f"{base_url}/readyz") as response:
                     if response.status == 200:
@@ -136,10 +137,12 @@ async def test_two_hubs_agencies_and_a_worker_serve_as_one(tmp_path: Path, postg
             ports = free_ports(2)
             bases = [f"http://127.0.0.1:{port}" for port in ports]
             hub_env = {**env, "HEDUI_AGENCIES": setup.settings_env["HEDUI_AGENCIES"], "HEDUI_PUBLIC_URL": bases[0]}
-            for index, port in enumerate(ports, start=1):
+            hubs = [
                 await processes.start(f"hub-{index}", "serve", f"--port={port}", env=hub_env)
+                for index, port in enumerate(ports, start=1)
+            ]
             await processes.start("worker", "worker", "--concurrency=2", env=hub_env)
-            await asyncio.gather(*(until_ready(base) for base in bases))
+            await asyncio.gather(*(until_ready(base, hub) for base, hub in zip(bases, hubs, strict=True)))
             await run("config", "check", env=hub_env)
 
             clients = [
