@@ -31,8 +31,8 @@ from gateway.broker import Broker
 from gateway.broker.quota import Priority
 from gateway.consent import ConsentService
 from gateway.envelope import HubKeys, OpenedMessage, SealedMessage, seal
-from gateway.errors import ConsentMissing, Forbidden, NotFound, PolicyNotFound, RoleNotAllowed
-from gateway.ids import subject_ref
+from gateway.errors import ConsentMissing, Forbidden, InvalidIdNumber, NotFound, PolicyNotFound, RoleNotAllowed
+from gateway.ids import parse_id_number, subject_ref
 from gateway.meanstest.indicators import compose_household
 from gateway.meanstest.matching import match_programs
 from gateway.meanstest.policy import Policy, PolicyInputs, PolicySet, decide
@@ -304,7 +304,25 @@ class VerificationService:
         except Forbidden as exc:
             await self._audit_rejection(caller.member_id, request, exc.code, request_digest)
             raise
-        return validate_household(request)
+        try:
+            return validate_household(request)
+        except InvalidIdNumber as exc:
+            # An authorised request about people, refused: audited with every member whose number is valid, so
+            # that their subject access reports show it (issue 11 defect 1).
+            await self._audit_rejection(
+                caller.member_id, request, exc.code, request_digest, self._valid_subject_refs(request)
+            )
+            raise
+
+    def _valid_subject_refs(self, request: VerificationRequest) -> tuple[str, ...]:
+        pepper = self._keys().subject_pepper
+        refs = []
+        for person in request.household:
+            try:
+                refs.append(subject_ref(pepper, parse_id_number(person.id_number).value))
+            except InvalidIdNumber:
+                continue
+        return tuple(dict.fromkeys(refs))
 
     async def _consented(
         self,
