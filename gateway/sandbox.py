@@ -227,7 +227,14 @@ class Sandbox:
         if not password_path.exists():
             _write_atomically(password_path, secrets.token_urlsafe(18) + "\n", mode=0o600)
         password = password_path.read_text(encoding="utf-8").strip()
-        await add_console_user(self.hub.database, SANDBOX_CONSOLE_USER, role="auditor", password=password)
+        await add_console_user(
+            self.hub.database,
+            self.hub.audit,
+            SANDBOX_CONSOLE_USER,
+            role="auditor",
+            password=password,
+            hub_id=self.hub.settings.hub_id,
+        )
         return {
             "url": f"{self.base_url}/console",
             "username": SANDBOX_CONSOLE_USER,

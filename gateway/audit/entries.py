@@ -297,6 +297,15 @@ class BatchChanged(_Entry):
     outcome: Literal["applied"] = "applied"
 
 
+class ConsoleUserAdded(_Entry):
+    """A console account was created (``hedui console add-user``, or the sandbox's own)."""
+
+    type: Literal["console.user_added"] = "console.user_added"
+    account: Code
+    role: Code
+    outcome: Literal["applied"] = "applied"
+
+
 class ConsoleLocked(_Entry):
     """A console account locked after repeated failed sign-ins (the account name, never the password tried)."""
 
@@ -340,6 +349,7 @@ AuditEntry = Annotated[
     | MemberChanged
     | VerificationAbandoned
     | BatchChanged
+    | ConsoleUserAdded
     | ConsoleLocked
     | AlertAcknowledged
     | WatchListChanged,
@@ -360,6 +370,7 @@ ENTRY_TYPES = (
     "member.changed",
     "verification.abandoned",
     "batch.changed",
+    "console.user_added",
     "console.locked",
     "alert.acknowledged",
     "watchlist.changed",

@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.audit import AuditLog, ConsoleLocked
+from gateway.audit import AuditLog, ConsoleLocked, ConsoleUserAdded
 from gateway.console.models import ConsoleSession, ConsoleUser
 from gateway.errors import Conflict, ConsoleLockedOut, ConsoleSignInFailed, InvalidInput
 from gateway.store import Database
@@ -46,6 +46,13 @@ def validate_username(name: str) -> str:
     return name
 
 
+def validate_account(username: str, role: str, password: str) -> None:
+    validate_username(username)
+    validate_password(password)
+    if role not in ROLES:
+        raise InvalidInput(f"a console role is one of {', '.join(ROLES)}")
+
+
 def validate_password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise InvalidInput(f"a console password is {MIN_PASSWORD} to {MAX_PASSWORD} characters")
@@ -53,13 +60,18 @@ def validate_password(password: str) -> str:
 
 
 async def add_user(
-    database: Database, username: str, *, role: str, password: str, hasher: PasswordHasher = _HASHER
+    database: Database,
+    audit: AuditLog,
+    username: str,
+    *,
+    role: str,
+    password: str,
+    hub_id: str,
+    hasher: PasswordHasher = _HASHER,
 ) -> None:
-    """Store a new account with its argon2id hash; :class:`Conflict` if the name is taken."""
-    validate_username(username)
-    validate_password(password)
-    if role not in ROLES:
-        raise InvalidInput(f"a console role is one of {', '.join(ROLES)}")
+    """Store a new account with its argon2id hash, and its ``console.user_added`` entry in the same
+    transaction; :class:`Conflict` if the name is taken."""
+    validate_account(username, role, password)
     row = ConsoleUser(
         username=username,
         role=role,
@@ -72,6 +84,8 @@ async def add_user(
         try:
             async with session.begin():
                 session.add(row)
+                await session.flush()  # the insert, and a name conflict, before the entry
+                await audit.append_within(session, ConsoleUserAdded(actor=hub_id, account=username, role=role))
         except IntegrityError as exc:
             raise Conflict("a console user of that name exists") from exc
 

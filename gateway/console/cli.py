@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
+from gateway.console.accounts import validate_account
 from gateway.errors import HeduiError
+from gateway.settings import Settings
 
 console_app = typer.Typer(help="The auditor console (/console): accounts.", no_args_is_help=True)
 
@@ -20,26 +22,34 @@ def add_user(
     role: Annotated[str, typer.Option(help="auditor")] = "auditor",
 ) -> None:
     """Create a local console account (argon2id password hash) in the hub's database (HEDUI_DATABASE_URL)."""
-    from gateway.settings import Settings
-
     try:
-        password = password_file.read_text(encoding="utf-8").splitlines()[0] if password_file.exists() else ""
-        asyncio.run(create_user(Settings().database_url, name, role=role, password=password))
+        lines = password_file.read_text(encoding="utf-8").splitlines() if password_file.is_file() else []
+        password = lines[0] if lines else ""
+        validate_account(name, role, password)  # before any key or database is touched
+        settings = Settings()
+        asyncio.run(create_user(settings, name, role=role, password=password))
     except HeduiError as exc:
         typer.echo(f"error {exc.code}: {exc.detail}", err=True)
         raise typer.Exit(code=1) from None
     typer.echo(f"console user {name} ({role}) added")
 
 
-async def create_user(database_url: str, name: str, *, role: str, password: str) -> None:
-    """Migrate the database if needed and add the account (no audit log needed: adding is not a sign-in)."""
+async def create_user(settings: Settings, name: str, *, role: str, password: str) -> None:
+    """Migrate the database if needed and add the account, audited (``console.user_added``) in the hub's log
+    with the log key of HEDUI_KEY_DIR, like the other operator commands."""
+    from gateway.audit import AuditLog, LogKey, log_origin
     from gateway.console.accounts import add_user
+    from gateway.envelope import HubKeys
     from gateway.store import Database
     from gateway.store.database import migrate_async
 
-    await migrate_async(database_url)
-    database = Database(database_url)
+    log_key = LogKey.load(settings.key_dir, name=log_origin(settings.hub_id))
+    pepper = HubKeys.load(settings.key_dir).subject_pepper
+    await migrate_async(settings.database_url)
+    database = Database(settings.database_url)
+    audit = AuditLog(database, log_key=log_key, subject_pepper=pepper)
     try:
-        await add_user(database, name, role=role, password=password)
+        await add_user(database, audit, name, role=role, password=password, hub_id=settings.hub_id)
     finally:
+        await audit.aclose()
         await database.dispose()

@@ -28,17 +28,22 @@ def accounts(database: Database, audit: AuditLog) -> ConsoleAccounts:
     )
 
 
-async def test_the_password_is_stored_as_an_argon2id_hash(database: Database) -> None:
-    await add_user(database, "li.auditor", role="auditor", password=PASSWORD, hasher=FAST)
+async def test_the_password_is_stored_as_an_argon2id_hash(database: Database, audit: AuditLog) -> None:
+    await add_user(database, audit, "li.auditor", role="auditor", password=PASSWORD, hub_id=DEFAULT_HUB_ID, hasher=FAST)
     async with database.session() as session:
         stored = (await session.execute(select(ConsoleUser.password_hash))).scalar_one()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    added = [entry.entry for entry in await audit.search(types=["console.user_added"])]
+    assert [(e["account"], e["role"], e["actor"]) for e in added] == [("li.auditor", "auditor", DEFAULT_HUB_ID)]
     with pytest.raises(Conflict):
-        await add_user(database, "li.auditor", role="auditor", password=PASSWORD, hasher=FAST)
+        await add_user(
+            database, audit, "li.auditor", role="auditor", password=PASSWORD, hub_id=DEFAULT_HUB_ID, hasher=FAST
+        )
+    assert len(await audit.search(types=["console.user_added"])) == 1  # the refused one left no entry
 
 
 async def test_sign_in_session_and_sign_out(database: Database, audit: AuditLog) -> None:
-    await add_user(database, "li", role="auditor", password=PASSWORD, hasher=FAST)
+    await add_user(database, audit, "li", role="auditor", password=PASSWORD, hub_id=DEFAULT_HUB_ID, hasher=FAST)
     service = accounts(database, audit)
     token, who = await service.sign_in("li", PASSWORD, now=T0)
     assert who.username == "li" and len(who.csrf_token) >= 32
@@ -50,7 +55,7 @@ async def test_sign_in_session_and_sign_out(database: Database, audit: AuditLog)
 
 
 async def test_unknown_names_and_wrong_passwords_get_the_same_answer(database: Database, audit: AuditLog) -> None:
-    await add_user(database, "li", role="auditor", password=PASSWORD, hasher=FAST)
+    await add_user(database, audit, "li", role="auditor", password=PASSWORD, hub_id=DEFAULT_HUB_ID, hasher=FAST)
     service = accounts(database, audit)
     for name, password in [("nobody", PASSWORD), ("li", "wrong password"), ("LI!", PASSWORD), ("li", "x" * 5000)]:
         with pytest.raises(ConsoleSignInFailed) as caught:
@@ -59,7 +64,7 @@ async def test_unknown_names_and_wrong_passwords_get_the_same_answer(database: D
 
 
 async def test_repeated_failures_lock_the_account_until_the_lockout_ends(database: Database, audit: AuditLog) -> None:
-    await add_user(database, "li", role="auditor", password=PASSWORD, hasher=FAST)
+    await add_user(database, audit, "li", role="auditor", password=PASSWORD, hub_id=DEFAULT_HUB_ID, hasher=FAST)
     service = accounts(database, audit)
     token, _ = await service.sign_in("li", PASSWORD, now=T0)
     for attempt in range(3):
@@ -76,7 +81,7 @@ async def test_repeated_failures_lock_the_account_until_the_lockout_ends(databas
 
 
 async def test_a_success_resets_the_failure_count(database: Database, audit: AuditLog) -> None:
-    await add_user(database, "li", role="auditor", password=PASSWORD, hasher=FAST)
+    await add_user(database, audit, "li", role="auditor", password=PASSWORD, hub_id=DEFAULT_HUB_ID, hasher=FAST)
     service = accounts(database, audit)
     for _ in range(2):
         with pytest.raises(ConsoleSignInFailed):

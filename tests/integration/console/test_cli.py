@@ -7,16 +7,23 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from gateway.audit import init_log_key
+from gateway.audit.models import AuditEntryRow
 from gateway.cli import app
 from gateway.console.models import ConsoleUser
+from gateway.envelope import init_key_dir
 from gateway.store import Database
 
 
-def test_add_user_creates_an_account_that_signs_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_add_user_creates_an_audited_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
     monkeypatch.setenv("HEDUI_DATABASE_URL", url)
+    monkeypatch.setenv("HEDUI_KEY_DIR", str(tmp_path / "keys"))
+    init_key_dir(tmp_path / "keys")
+    init_log_key(tmp_path / "keys")
     password = tmp_path / "pw.txt"
     password.write_text("a long enough passphrase\n", encoding="utf-8")
     runner = CliRunner()
@@ -27,15 +34,17 @@ def test_add_user_creates_an_account_that_signs_in(tmp_path: Path, monkeypatch: 
     again = runner.invoke(app, ["console", "add-user", "li.auditor", "--password-file", str(password)])
     assert again.exit_code == 1 and "conflict" in again.output
 
-    async def stored() -> ConsoleUser | None:
+    async def stored() -> tuple[ConsoleUser | None, list[str]]:
         database = Database(url)
         try:
             async with database.session() as session:
-                return await session.get(ConsoleUser, "li.auditor")
+                entries = (await session.execute(select(AuditEntryRow.entry_type))).scalars()
+                return await session.get(ConsoleUser, "li.auditor"), list(entries)
         finally:
             await database.dispose()
 
-    user = asyncio.run(stored())
+    user, entry_types = asyncio.run(stored())
+    assert entry_types == ["console.user_added"]
     assert user is not None and user.role == "auditor"
     assert PasswordHasher().verify(user.password_hash, "a long enough passphrase")
 

@@ -77,7 +77,15 @@ async def test_a_post_without_the_csrf_token_is_refused(sandbox: Sandbox, page: 
 async def test_repeated_failures_lock_the_account_and_the_lock_is_audited(
     sandbox: Sandbox, context: BrowserContext
 ) -> None:
-    await add_user(sandbox.hub.database, "locktest", role="auditor", password="correct horse battery")
+    hub = sandbox.hub
+    await add_user(
+        hub.database,
+        hub.audit,
+        "locktest",
+        role="auditor",
+        password="correct horse battery",
+        hub_id=hub.settings.hub_id,
+    )
     page = await context.new_page()
     for _ in range(sandbox.hub.settings.console_max_failures):
         await sign_in(page, sandbox, "locktest", "wrong password!!")

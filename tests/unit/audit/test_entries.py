@@ -115,6 +115,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "item_index": 7,
         "reason": "max_attempts",
     },
+    "console.user_added": {"account": "auditor1", "role": "auditor"},
     "console.locked": {"account": "auditor1", "failures": 5, "locked_until": AT.isoformat()},
     "alert.acknowledged": {"alert_id": "a-1", "rule": "off_hours"},
     "watchlist.changed": {"subject_refs": [REF], "change": "added"},
