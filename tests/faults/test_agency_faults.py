@@ -25,6 +25,7 @@ from gateway.client import HubClient
 from gateway.sandbox import Sandbox
 from tests.faults.conftest import ROWS
 from tests.integration.helpers import scenario_named, verification_request
+from tests.support import running_sandbox
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -71,17 +72,12 @@ FAULTS: dict[str, Fault] = {
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandbox]:
-    box = Sandbox(
-        data_dir=tmp_path_factory.mktemp("faults"),
-        port=0,
+    async with running_sandbox(
+        tmp_path_factory.mktemp("faults"),
         households=20,
         hub_settings={"source_timeout_s": TIMEOUT_S, "source_retries": 1, "breaker_failures": 10_000},
-    )
-    await box.start()
-    try:
+    ) as box:
         yield box
-    finally:
-        await box.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -9,14 +9,13 @@ import json
 import os
 import signal
 import sys
-import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bench._paths import HubPath, HubRefused
 from bench._population import bench_households
@@ -25,13 +24,13 @@ from gateway.audit.models import AuditEntryRow
 from gateway.store import Database
 from tests.faults.conftest import ROWS
 from tests.faults.test_database_faults import _unaudited_reports
+from tests.support import BOUND_S, audit_count, until
 
 pytestmark = pytest.mark.postgres
 
 HOUSEHOLDS = 30
 IN_FLIGHT = 10
 AGENCY_LATENCY_MS = 1500.0  # every verification is still at the agencies when the hub is killed
-BOUND_S = 60.0
 HEDUI = str(Path(sys.executable).parent / "hedui")
 
 
@@ -39,21 +38,6 @@ async def _entries(database: Database, entry_type: str) -> list[dict[str, object
     async with database.engine.connect() as connection:
         rows = await connection.execute(select(AuditEntryRow.entry).where(AuditEntryRow.entry_type == entry_type))
         return [json.loads(entry) for entry in rows.scalars()]
-
-
-async def _count(database: Database, entry_type: str) -> int:
-    async with database.engine.connect() as connection:
-        statement = select(func.count()).select_from(AuditEntryRow).where(AuditEntryRow.entry_type == entry_type)
-        return int((await connection.execute(statement)).scalar_one())
-
-
-async def _until(predicate: object, what: str) -> None:
-    deadline = time.monotonic() + BOUND_S
-    while time.monotonic() < deadline:
-        if await predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def _call(path: HubPath, index: int, outcomes: Counter[str]) -> None:
@@ -90,9 +74,9 @@ async def test_kill_9_mid_load_then_restart(tmp_path: Path, postgres_url: str) -
             calls = [asyncio.create_task(_call(path, i, outcomes)) for i in range(IN_FLIGHT)]
 
             async def all_requested() -> bool:
-                return await _count(database, "verification.requested") == 2 + IN_FLIGHT
+                return await audit_count(database, "verification.requested") == 2 + IN_FLIGHT
 
-            await _until(all_requested, "every verification to be at the agencies")
+            await until(all_requested, "every verification to be at the agencies")
             os.kill(hub.pid, signal.SIGKILL)
             await asyncio.gather(*calls)
             await hub.stop()
@@ -112,7 +96,7 @@ async def test_kill_9_mid_load_then_restart(tmp_path: Path, postgres_url: str) -
                     }
                     return requested <= closed
 
-                await _until(all_closed, "every verification to be completed or abandoned")
+                await until(all_closed, "every verification to be completed or abandoned")
                 await path.authorize()
                 path.seal_requests(2)
                 await asyncio.gather(*(_call(path, i, outcomes) for i in range(2)))  # served after the restart
@@ -120,7 +104,7 @@ async def test_kill_9_mid_load_then_restart(tmp_path: Path, postgres_url: str) -
                 await restarted.stop()
         finally:
             await path.aclose()
-        abandoned = await _count(database, "verification.abandoned")
+        abandoned = await audit_count(database, "verification.abandoned")
         unaudited = await _unaudited_reports(postgres_url)
         verify = await asyncio.create_subprocess_exec(
             HEDUI,

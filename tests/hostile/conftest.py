@@ -10,21 +10,17 @@ import pytest_asyncio
 
 from gateway.sandbox import Sandbox
 from tests.hostile.kit import TALLY, Hostile
+from tests.support import running_sandbox
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session")
 async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandbox]:
-    box = Sandbox(
-        data_dir=tmp_path_factory.mktemp("hostile"),
-        port=0,
+    async with running_sandbox(
+        tmp_path_factory.mktemp("hostile"),
         households=20,
         hub_settings={"source_timeout_s": 2.0, "source_retries": 0},
-    )
-    await box.start()
-    try:
+    ) as box:
         yield box
-    finally:
-        await box.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session")

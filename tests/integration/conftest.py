@@ -9,21 +9,17 @@ import pytest_asyncio
 
 from gateway.client import HubClient
 from gateway.sandbox import Sandbox
+from tests.support import running_sandbox
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandbox]:
-    box = Sandbox(
-        data_dir=tmp_path_factory.mktemp("sandbox"),
-        port=0,
+    async with running_sandbox(
+        tmp_path_factory.mktemp("sandbox"),
         households=40,
         hub_settings={"source_timeout_s": 1.0, "source_retries": 0},
-    )
-    await box.start()
-    try:
+    ) as box:
         yield box
-    finally:
-        await box.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

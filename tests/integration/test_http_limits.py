@@ -6,17 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 
 from gateway.http_limits import MAX_FIELD_BYTES, MAX_HEADER_FIELDS, MAX_TARGET_BYTES, HeaderLimits
 from gateway.http_protocol import HTTP_PROTOCOL
+from tests.support import serving
 
 
 async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -36,17 +35,8 @@ async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest_asyncio.fixture
 async def port() -> AsyncIterator[int]:
-    listener = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(echo, http=HTTP_PROTOCOL, log_level="error", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[listener]))
-    while not server.started:
-        assert not task.done(), "the server did not start"
-        await asyncio.sleep(0.01)
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(echo, HTTP_PROTOCOL) as bound:
+        yield bound
 
 
 async def exchange(port: int, *parts: bytes) -> tuple[int, dict[str, Any]]:

@@ -5,11 +5,9 @@ sockets so that nothing between the test and the server rewrites the request."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,11 +15,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-import uvicorn
 
 from gateway.app import create_app
 from gateway.http_protocol import HTTP_PROTOCOL, UpgradeBodyGuard
 from gateway.keydir import init_hub_key_dir
+from tests.support import serving
 
 # What java.net.http.HttpClient (JDK 11-21, default HTTP_2 version) sends on a plain-HTTP connection.
 H2C_HEADERS = (
@@ -45,22 +43,6 @@ async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
     answer = scope["method"].encode() + b" " + scope["path"].encode() + b" " + body
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(answer))]})
     await send({"type": "http.response.body", "body": answer})
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Any, http: str) -> AsyncIterator[int]:
-    """A real uvicorn server of ``app`` with the ``http`` protocol on a free port; yields the port."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, http=http, log_level="error", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[listener]))
-    while not server.started:
-        assert not task.done(), "the server did not start"
-        await asyncio.sleep(0.01)
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest_asyncio.fixture

@@ -24,6 +24,7 @@ from bench._stack import AgencyProcess, HubSetup, free_ports, prepare_hub
 from gateway.audit import LogKey, log_origin, verify_log
 from gateway.audit.models import AuditCheckpoint, AuditEntryRow
 from gateway.store import Database
+from tests.support import BOUND_S, audit_count, until
 
 pytestmark = pytest.mark.postgres
 
@@ -32,7 +33,6 @@ HOUSEHOLDS = 60
 IN_FLIGHT = 8
 WARM_UP = 4
 AGENCY_LATENCY_MS = 400.0  # long enough that every request is still at the agencies when SIGTERM arrives
-BOUND_S = 60.0  # generous bound of every wait: the machine is shared
 
 
 @contextlib.asynccontextmanager
@@ -89,21 +89,6 @@ async def _verifications_counted(base_url: str) -> float:
     )
 
 
-async def _count(database: Database, entry_type: str) -> int:
-    async with database.engine.connect() as connection:
-        statement = select(func.count()).select_from(AuditEntryRow).where(AuditEntryRow.entry_type == entry_type)
-        return int((await connection.execute(statement)).scalar_one())
-
-
-async def _until(predicate: object, what: str) -> None:
-    deadline = time.monotonic() + BOUND_S
-    while time.monotonic() < deadline:
-        if await predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_sigterm_under_load_finishes_every_started_verification(tmp_path: Path, postgres_url: str) -> None:
     as_of = date.today()
     agencies = await AgencyProcess.start(HOUSEHOLDS, as_of)
@@ -125,19 +110,19 @@ async def test_sigterm_under_load_finishes_every_started_verification(tmp_path: 
                 calls = [asyncio.create_task(hub.call(i)) for i in range(IN_FLIGHT)]
 
                 async def all_requested() -> bool:
-                    return await _count(database, "verification.requested") == WARM_UP + IN_FLIGHT
+                    return await audit_count(database, "verification.requested") == WARM_UP + IN_FLIGHT
 
                 # verification.requested is committed before any agency is asked: all are now in flight.
-                await _until(all_requested, "every verification to be accepted")
-                assert await _count(database, "verification.completed") == WARM_UP
+                await until(all_requested, "every verification to be accepted")
+                assert await audit_count(database, "verification.completed") == WARM_UP
                 process.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(asyncio.gather(*calls), BOUND_S)  # none refused, none cut off
                 assert await hub.check_answers() == {}  # every answer opens, is bound, is complete
                 assert await asyncio.wait_for(process.wait(), BOUND_S) == 0
             finally:
                 await hub.aclose()
-        assert await _count(database, "verification.requested") == WARM_UP + IN_FLIGHT
-        assert await _count(database, "verification.completed") == WARM_UP + IN_FLIGHT
+        assert await audit_count(database, "verification.requested") == WARM_UP + IN_FLIGHT
+        assert await audit_count(database, "verification.completed") == WARM_UP + IN_FLIGHT
         # The log verifies, and the last checkpoint, signed at shutdown, covers every entry.
         key = LogKey.load(tmp_path / "keys", name=log_origin(setup.hub_id))
         await verify_log(database, key.verifier_key())

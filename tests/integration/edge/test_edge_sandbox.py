@@ -29,6 +29,7 @@ from gateway.envelope import load_jwks, private_signing_key, public_encryption_k
 from gateway.sandbox import Sandbox
 from gateway.store import Database
 from tests.integration.helpers import scenario_named, verification_request
+from tests.support import running_sandbox
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 runner = CliRunner()
@@ -37,18 +38,13 @@ EDGES = ("tax", "banking")
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def edged(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandbox]:
-    box = Sandbox(
-        data_dir=tmp_path_factory.mktemp("edged"),
-        port=0,
+    async with running_sandbox(
+        tmp_path_factory.mktemp("edged"),
         households=40,
         hub_settings={"source_timeout_s": 5.0, "source_retries": 0},
         edges=EDGES,
-    )
-    await box.start()
-    try:
+    ) as box:
         yield box
-    finally:
-        await box.stop()
 
 
 def _document(box: Sandbox) -> dict[str, Any]:

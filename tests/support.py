@@ -1,0 +1,64 @@
+"""Helpers shared by several test suites: a running sandbox, a real uvicorn server, audit counts, bounded polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from sqlalchemy import func, select
+
+from gateway.audit.models import AuditEntryRow
+from gateway.sandbox import Sandbox
+from gateway.store import Database
+
+BOUND_S = 60.0  # generous bound of every wait: the machine is shared
+
+
+@contextlib.asynccontextmanager
+async def running_sandbox(data_dir: Path, **options: Any) -> AsyncIterator[Sandbox]:
+    """A started sandbox (hub and simulated agencies over HTTP on free ports), stopped on exit."""
+    box = Sandbox(data_dir=data_dir, port=0, **options)
+    await box.start()
+    try:
+        yield box
+    finally:
+        await box.stop()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, http: str) -> AsyncIterator[int]:
+    """A real uvicorn server of ``app`` with the ``http`` protocol on a free port; yields the port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, http=http, log_level="error", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+    while not server.started:
+        assert not task.done(), "the server did not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def audit_count(database: Database, entry_type: str) -> int:
+    """How many audit entries of ``entry_type`` the log holds."""
+    async with database.engine.connect() as connection:
+        statement = select(func.count()).select_from(AuditEntryRow).where(AuditEntryRow.entry_type == entry_type)
+        return int((await connection.execute(statement)).scalar_one())
+
+
+async def until(predicate: Callable[[], Awaitable[bool]], what: str, *, every_s: float = 0.05) -> None:
+    """Poll ``predicate`` until it holds; fail after ``BOUND_S`` naming ``what`` was awaited."""
+    deadline = time.monotonic() + BOUND_S
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(every_s)
+    raise AssertionError(f"timed out waiting for {what}")
