@@ -27,6 +27,7 @@ from gateway.batch.sample import REVIEW_PURPOSE, enrolled_households, review_req
 from gateway.broker import discover_adapters
 from gateway.client import HubClient
 from gateway.consent.seed import register_household_consents
+from gateway.errors import HeduiError
 from gateway.sandbox import SANDBOX_MEMBERS, Sandbox
 
 NAME = "batch"
@@ -49,10 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--agency-latency-ms", type=float, default=20.0, help="simulated agency latency")
     parser.add_argument("--queues", default="database,nats", help="queues to measure (default database,nats)")
     parser.add_argument("--workers", default="1,2", help="worker process counts (default 1,2)")
-    parser.add_argument("--concurrency", type=int, default=16, help="items in flight per worker (default 16)")
+    parser.add_argument("--concurrency", type=int, default=6, help="items in flight per worker (default 6)")
     parser.add_argument("--front-desk", type=int, default=30, help="interactive verifications measured idle")
     parser.add_argument("--nats", default=os.environ.get("HEDUI_QUEUE_URL", "nats://127.0.0.1:4222"))
     parser.add_argument("--redis", default=os.environ.get("HEDUI_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("HEDUI_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"),
+        help="server on which each run gets a database of its own ('' for the sandbox's SQLite file)",
+    )
     parser.add_argument("--out", type=Path, default=Path("var/bench"))
     return parser
 
@@ -72,6 +78,8 @@ def main(argv: list[str]) -> int:
         Column("p50_ratio", "p50 ratio", ".2f"),
         Column("idle_p99_ms", "front p99 idle ms", ".1f"),
         Column("busy_p99_ms", "front p99 batch ms", ".1f"),
+        Column("partial", "partial reports"),
+        Column("desk_errors", "desk errors"),
     ]
     title = f"Batch of {args.items} households; each agency's quota {args.rate:g} verifications/s"
     print_table(title, columns, rows)
@@ -99,6 +107,7 @@ def _calls_per_verification() -> dict[str, int]:
 async def _queue_rows(args: argparse.Namespace, queue: str) -> list[dict[str, Any]]:
     name = f"bench_{uuid.uuid4().hex[:10]}"
     households_needed = args.items * 4 + 300  # three regions; some enrolled already
+    database_url = await _fresh_postgres(args.postgres) if args.postgres else None
     box = Sandbox(
         data_dir=Path(tempfile.mkdtemp(prefix="hedui-bench-batch-")),
         port=0,
@@ -108,7 +117,12 @@ async def _queue_rows(args: argparse.Namespace, queue: str) -> list[dict[str, An
             for n in ("hukou", "civil_affairs", "tax", "housing", "banking")
         },
         queue_url=args.nats if queue == "nats" else "database",
-        hub_settings={"queue_name": name, "batch_workers": 0, **_quota_settings(args)},
+        hub_settings={
+            "queue_name": name,
+            "batch_workers": 0,
+            **_quota_settings(args),
+            **({"database_url": database_url} if database_url else {}),
+        },
     )
     await box.start()
     rows = []
@@ -128,10 +142,11 @@ async def _queue_rows(args: argparse.Namespace, queue: str) -> list[dict[str, An
             s for s in json.loads(box.sandbox_json.read_text())["scenarios"] if s["name"] == "clearly_eligible"
         )
         async with HubClient.from_sandbox(box.sandbox_json) as client:
-            idle = await _front_desk(client, scenario, count=args.front_desk)
+            idle = await _front_desk(client, scenario, [], count=args.front_desk)
             for workers in [int(w) for w in args.workers.split(",")]:
                 row = await _one_batch(args, box, client, scenario, items, workers)
                 rows.append({"queue": queue, "workers": workers, "items": len(items), **row, **_latency(idle, row)})
+                print({k: v for k, v in rows[-1].items() if k != "quota_use"}, flush=True)
     finally:
         await box.stop()
         if queue == "nats":
@@ -142,7 +157,12 @@ async def _queue_rows(args: argparse.Namespace, queue: str) -> list[dict[str, An
 
 
 async def _front_desk(
-    client: HubClient, scenario: dict[str, Any], *, count: int | None = None, until: asyncio.Event | None = None
+    client: HubClient,
+    scenario: dict[str, Any],
+    errors: list[str],
+    *,
+    count: int | None = None,
+    until: asyncio.Event | None = None,
 ) -> list[float]:
     """Interactive verifications one at a time, one per ``DESK_INTERVAL_S`` (a clerk at the front desk, not a
     load test: the desk takes a small share of each quota); their latencies in ms."""
@@ -158,7 +178,12 @@ async def _front_desk(
             "household": scenario["household"],
         }
         started = time.perf_counter()
-        await client.verify(body)
+        try:
+            await client.verify(body)
+        except HeduiError as exc:  # counted, and shown: a refused or failed desk request is a result too
+            errors.append(exc.code)
+            await asyncio.sleep(DESK_INTERVAL_S)
+            continue
         latencies.append((time.perf_counter() - started) * 1000)
     return latencies
 
@@ -190,7 +215,8 @@ async def _one_batch(
         started = time.perf_counter()
         created = await client.submit_batch(f"bench-{uuid.uuid4().hex[:8]}", REVIEW_PURPOSE, items, close=True)
         finished = asyncio.Event()
-        desk = asyncio.create_task(_front_desk(client, scenario, until=finished))
+        desk_errors: list[str] = []
+        desk = asyncio.create_task(_front_desk(client, scenario, desk_errors, until=finished))
         while not (await client.batch_status(created["batch_id"]))["finished"]:  # noqa: ASYNC110 (polls the API)
             await asyncio.sleep(0.5)
         elapsed = time.perf_counter() - started
@@ -213,7 +239,28 @@ async def _one_batch(
         "quota_use_min": min(use.values()),
         "quota_use": " ".join(f"{name[:5]}={value:.2f}" for name, value in use.items()),
         "busy": busy,
+        "desk_errors": len(desk_errors),
+        "partial": status["outcomes"].get("partial", 0),
     }
+
+
+async def _fresh_postgres(admin_url: str) -> str:
+    """A new, migrated database on the server of ``admin_url`` (left for inspection; drop it by hand)."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from gateway.store.database import migrate_async
+
+    name = f"hedui_bench_{uuid.uuid4().hex[:10]}"
+    admin = make_url(admin_url)
+    connection = await asyncpg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    await migrate_async(url)
+    return url
 
 
 def _quota_environment(box: Sandbox) -> dict[str, str]:

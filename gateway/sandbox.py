@@ -111,13 +111,16 @@ class Sandbox:
         sources.update(self.remote_edges)
         settings = Settings(
             hub_id=DEFAULT_HUB_ID,
-            database_url=f"sqlite+aiosqlite:///{database}",
             key_dir=key_dir,
             public_url=self.base_url,
             agencies=sources,
             **(
-                {"queue_url": self.queue_url, "batch_workers": 4 if self.queue_url == "database" else 0}
-                | self.hub_settings
+                {
+                    "database_url": f"sqlite+aiosqlite:///{database}",
+                    "queue_url": self.queue_url,
+                    "batch_workers": 4 if self.queue_url == "database" else 0,
+                }
+                | self.hub_settings  # e.g. a PostgreSQL database of its own (bench/batch.py)
             ),
         )
         self._app = app = create_app(settings)
