@@ -137,18 +137,23 @@ class HubPath:
     def seal_requests(self, count: int) -> None:
         """Seal ``count`` distinct requests (untimed CPU work); they answer calls 0..count-1 of the next run."""
         self._offset += len(self._sealed)
-        recipient = self._setup.keys.encryption_key
-        self._sealed = [
-            seal(
-                request_body(self._households[(self._offset + i) % len(self._households)], self._offset + i),
-                issuer=self._setup.member_id,
-                audience=self._setup.hub_id,
-                signing_key=self._signing_key,
-                recipient_key=recipient,
-            )
-            for i in range(count)
-        ]
+        self._sealed = [self._seal(i) for i in range(count)]
         self._answers = {}
+
+    def reseal(self, index: int) -> None:
+        """Seal request ``index`` again under a new ``jti``, to ask once more after a 503 (envelopes are single
+        use: the refused one may already be in the replay cache)."""
+        self._sealed[index] = self._seal(index)
+
+    def _seal(self, index: int) -> SealedMessage:
+        number = self._offset + index
+        return seal(
+            request_body(self._households[number % len(self._households)], number),
+            issuer=self._setup.member_id,
+            audience=self._setup.hub_id,
+            signing_key=self._signing_key,
+            recipient_key=self._setup.keys.encryption_key,
+        )
 
     async def call(self, index: int) -> None:
         url = f"{self._base_urls[index % len(self._base_urls)]}/v1/verifications"
