@@ -19,9 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.rest import create_batch_query_app
 from adapters.testkit.faults import FaultInjector
 from adapters.testkit.population import Population
+from adapters.testkit.server import create_batch_agency
 
 REAL_ESTATE_PATH = "/api/v1/real-estate/query"
 PROVIDENT_FUND_PATH = "/api/v1/provident-fund/query"
@@ -70,11 +70,8 @@ class _Housing:
 def create_app(population: Population, faults: FaultInjector) -> web.Application:
     """The agency's aiohttp application; start it with ``adapters.testkit.server.start_agency``."""
     agency = _Housing(population)
-    endpoints = {REAL_ESTATE_PATH: agency.real_estate_result, PROVIDENT_FUND_PATH: agency.provident_fund_result}
-    people = [person.id_number for household in population.households for person in household.members]
-    return create_batch_query_app(
-        population.as_of,
-        endpoints,
-        [faults.middleware],
-        lambda id_number, asked: faults.whose_record(id_number, people, asked),
+    return create_batch_agency(
+        population,
+        faults,
+        {REAL_ESTATE_PATH: agency.real_estate_result, PROVIDENT_FUND_PATH: agency.provident_fund_result},
     )

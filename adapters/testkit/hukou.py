@@ -18,9 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.rest import create_batch_query_app
 from adapters.testkit.faults import FaultInjector
 from adapters.testkit.population import Person, Population
+from adapters.testkit.server import create_batch_agency
 
 REGISTER_PATH = "/api/v1/household-register/query"
 VEHICLES_PATH = "/api/v1/motor-vehicles/query"
@@ -90,11 +90,6 @@ class _PublicSecurity:
 def create_app(population: Population, faults: FaultInjector) -> web.Application:
     """The agency's aiohttp application; start it with ``adapters.testkit.server.start_agency``."""
     agency = _PublicSecurity(population)
-    endpoints = {REGISTER_PATH: agency.register_result, VEHICLES_PATH: agency.vehicle_result}
-    people = [person.id_number for household in population.households for person in household.members]
-    return create_batch_query_app(
-        population.as_of,
-        endpoints,
-        [faults.middleware],
-        lambda id_number, asked: faults.whose_record(id_number, people, asked),
+    return create_batch_agency(
+        population, faults, {REGISTER_PATH: agency.register_result, VEHICLES_PATH: agency.vehicle_result}
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from adapters.rest import PersonResult, create_batch_query_app
 from adapters.testkit.faults import FaultInjector
+from adapters.testkit.population import Population
 
 
 @dataclass(slots=True)
@@ -40,3 +43,16 @@ async def start_agency(
     assert server is not None
     bound_port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
     return RunningAgency(name=name, url=f"http://{host}:{bound_port}", faults=faults, _runner=runner)
+
+
+def create_batch_agency(
+    population: Population, faults: FaultInjector, endpoints: Mapping[str, PersonResult]
+) -> web.Application:
+    """A simulated batch-query agency over ``population``: ``faults`` apply, including another person's record."""
+    people = [person.id_number for household in population.households for person in household.members]
+    return create_batch_query_app(
+        population.as_of,
+        endpoints,
+        [faults.middleware],
+        lambda id_number, asked: faults.whose_record(id_number, people, asked),
+    )
