@@ -15,6 +15,8 @@ from rich.console import Console
 from gateway.adapter_kit import adapters_app
 from gateway.agencies_cli import agencies_app
 from gateway.batch import cli as batch_cli
+from gateway.cli_common import console, err_console, print_log_verification
+from gateway.cli_common import fail as _fail
 from gateway.console.cli import console_app
 from gateway.edge.cli import edge_app
 from gateway.errors import HeduiError
@@ -39,8 +41,6 @@ app.add_typer(edge_app, name="edge")
 app.add_typer(report_app, name="report")
 app.add_typer(adapters_app, name="adapters")
 app.add_typer(console_app, name="console")
-console = Console()
-err_console = Console(stderr=True)
 
 
 def _record_operator_action(key_dir: Path, *entries: Any) -> None:
@@ -69,11 +69,6 @@ def _record_operator_action(key_dir: Path, *entries: Any) -> None:
 
     migrate(settings.database_url)
     asyncio.run(run())
-
-
-def _fail(exc: HeduiError) -> typer.Exit:
-    err_console.print(f"[red]error[/red] {exc.code}: {exc.detail}")
-    return typer.Exit(code=1)
 
 
 @keys_app.command("init")
@@ -598,27 +593,16 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Recompute the whole log from its entries and check every checkpoint; exit 1 naming the first bad entry."""
-    from gateway.audit import LogKey, log_origin, verify_log
+    from gateway.audit import LogKey, log_origin
     from gateway.settings import Settings
-    from gateway.store import Database
 
     settings = Settings()
-
-    async def run() -> str:
-        vkeys = verifier_key or [
-            LogKey.load(key_dir or settings.key_dir, name=log_origin(settings.hub_id)).verifier_key()
-        ]
-        database = Database(database_url or settings.database_url)
-        try:
-            return (await verify_log(database, *vkeys)).summary()
-        finally:
-            await database.dispose()
-
-    try:
-        summary = asyncio.run(run())
-    except HeduiError as exc:
-        raise _fail(exc) from exc
-    console.print(summary, highlight=False, soft_wrap=True)
+    print_log_verification(
+        database_url or settings.database_url,
+        lambda: (
+            verifier_key or [LogKey.load(key_dir or settings.key_dir, name=log_origin(settings.hub_id)).verifier_key()]
+        ),
+    )
 
 
 @audit_app.command("prove")

@@ -9,21 +9,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from gateway.cli_common import console, print_log_verification
+from gateway.cli_common import fail as _fail
 from gateway.errors import EnvelopeInvalid, HeduiError, NotFound
 
 edge_app = typer.Typer(help="Agency edge nodes (docs/federation.md).", no_args_is_help=True)
 edge_audit_app = typer.Typer(help="The edge node's own audit log.", no_args_is_help=True)
 edge_app.add_typer(edge_audit_app, name="audit")
-console = Console()
-err_console = Console(stderr=True)
 EDGE_FILE = "edge.json"
-
-
-def _fail(exc: HeduiError) -> typer.Exit:
-    err_console.print(f"[red]error[/red] {exc.code}: {exc.detail}")
-    return typer.Exit(code=1)
 
 
 @edge_app.command("init")
@@ -105,28 +99,18 @@ def edge_audit_verify(
     ] = None,
 ) -> None:
     """Recompute the edge's log from its entries and check every signed checkpoint; exit 1 on the first fault."""
-    from gateway.audit import LogKey, log_origin, verify_log
+    from gateway.audit import LogKey, log_origin
     from gateway.edge.node import DATABASE_FILE
-    from gateway.store import Database
 
-    async def run() -> str:
-        vkeys = verifier_key
-        if not vkeys:
-            if key_dir is None:
-                raise typer.BadParameter("give --key-dir or --verifier-key")
-            member_id = json.loads((data_dir / EDGE_FILE).read_text(encoding="utf-8"))["member_id"]
-            vkeys = [LogKey.load(key_dir, name=log_origin(member_id)).verifier_key()]
-        database = Database(f"sqlite+aiosqlite:///{data_dir / DATABASE_FILE}")
-        try:
-            return (await verify_log(database, *vkeys)).summary()
-        finally:
-            await database.dispose()
+    def verifier_keys() -> list[str]:
+        if verifier_key:
+            return verifier_key
+        if key_dir is None:
+            raise typer.BadParameter("give --key-dir or --verifier-key")
+        member_id = json.loads((data_dir / EDGE_FILE).read_text(encoding="utf-8"))["member_id"]
+        return [LogKey.load(key_dir, name=log_origin(member_id)).verifier_key()]
 
-    try:
-        summary = asyncio.run(run())
-    except HeduiError as exc:
-        raise _fail(exc) from exc
-    console.print(summary, highlight=False, soft_wrap=True)
+    print_log_verification(f"sqlite+aiosqlite:///{data_dir / DATABASE_FILE}", verifier_keys)
 
 
 def report_verify(
