@@ -1,9 +1,11 @@
-"""Helpers shared by several test suites: a running sandbox, a real uvicorn server, audit counts, bounded polling."""
+"""Helpers shared by several test suites: a running sandbox, a real uvicorn server, raw HTTP exchanges, audit
+counts, bounded polling."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -62,3 +64,34 @@ async def until(predicate: Callable[[], Awaitable[bool]], what: str, *, every_s:
             return
         await asyncio.sleep(every_s)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def raw_exchange(host: str, port: int, *parts: bytes) -> tuple[int, dict[str, Any], int]:
+    """Send ``parts`` over a plain socket while reading one answer with a Content-Length, as an HTTP client does:
+    sending stops once the answer has come (or the server stops reading). Returns its status, its JSON body and
+    how many bytes had been sent by then."""
+    reader, writer = await asyncio.open_connection(host, port)
+    sent = 0
+
+    async def send() -> None:
+        nonlocal sent
+        with contextlib.suppress(ConnectionError):
+            for part in parts:
+                writer.write(part)
+                await writer.drain()
+                sent += len(part)
+
+    sending = asyncio.create_task(send())
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND_S)
+        status_line, *fields = head.split(b"\r\n")
+        length = next(int(f.split(b":")[1]) for f in fields if f.lower().startswith(b"content-length:"))
+        body = await asyncio.wait_for(reader.readexactly(length), BOUND_S)
+        return int(status_line.split()[1]), json.loads(body), sent
+    finally:
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()

@@ -6,9 +6,7 @@ Nothing here uses the hub's own client or sealing code, so a hub bug cannot be m
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 import time
@@ -24,6 +22,7 @@ from jwcrypto import jwk as cjwk
 from jwcrypto import jws as cjws
 
 from gateway.sandbox import Sandbox
+from tests.support import raw_exchange
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -247,32 +246,8 @@ class Hostile:
         """Send ``parts`` over a plain socket while reading the answer, as an HTTP client does: sending stops
         once the answer has come. Returns its status, its JSON body and how many bytes had been sent by then."""
         address = urlsplit(self.base_url)
-        reader, writer = await asyncio.open_connection(address.hostname, address.port)
-        sent = 0
-
-        async def send() -> None:
-            nonlocal sent
-            with contextlib.suppress(ConnectionError):
-                for part in parts:
-                    writer.write(part)
-                    await writer.drain()
-                    sent += len(part)
-
-        sending = asyncio.create_task(send())
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
-            status_line, *fields = head.split(b"\r\n")
-            length = next(int(f.split(b":")[1]) for f in fields if f.lower().startswith(b"content-length:"))
-            body = await asyncio.wait_for(reader.readexactly(length), 60)
-            answered_after = sent
-            return int(status_line.split()[1]), json.loads(body), answered_after
-        finally:
-            sending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sending
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+        assert address.hostname is not None and address.port is not None
+        return await raw_exchange(address.hostname, address.port, *parts)
 
     def expect_raw(
         self, group: str, name: str, status: int, document: dict[str, Any], expected: int, code: str

@@ -4,7 +4,6 @@ and the same limits in the app's ASGI middleware for any other server."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +14,7 @@ import pytest_asyncio
 
 from gateway.http_limits import MAX_FIELD_BYTES, MAX_HEADER_FIELDS, MAX_TARGET_BYTES, HeaderLimits
 from gateway.http_protocol import HTTP_PROTOCOL
-from tests.support import serving
+from tests.support import raw_exchange, serving
 
 
 async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -40,30 +39,8 @@ async def port() -> AsyncIterator[int]:
 
 
 async def exchange(port: int, *parts: bytes) -> tuple[int, dict[str, Any]]:
-    """Send ``parts`` while reading one response with a Content-Length; sending stops once it has come (or
-    the server stops reading), as an HTTP client does."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-
-    async def send() -> None:
-        with contextlib.suppress(ConnectionError):
-            for part in parts:
-                writer.write(part)
-                await writer.drain()
-
-    sending = asyncio.create_task(send())
-    try:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-        status_line, *fields = head.split(b"\r\n")
-        length = next(int(f.split(b":")[1]) for f in fields if f.lower().startswith(b"content-length:"))
-        body = await asyncio.wait_for(reader.readexactly(length), 30)
-        return int(status_line.split()[1]), json.loads(body)
-    finally:
-        sending.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sending
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
+    status, document, _ = await raw_exchange("127.0.0.1", port, *parts)
+    return status, document
 
 
 def request(fields: list[bytes], target: bytes = b"/", body: bytes = b"") -> bytes:
