@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import func, select
 
+from gateway.audit import AuditLog, LogKey, init_log_key, log_origin
 from gateway.audit.models import AuditEntryRow
 from gateway.sandbox import Sandbox
 from gateway.store import Database
@@ -47,6 +48,24 @@ async def serving(app: Any, http: str) -> AsyncIterator[int]:
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.asynccontextmanager
+async def opened_audit_log(
+    database: Database, key_dir: Path, hub_id: str, subject_pepper: bytes
+) -> AsyncIterator[AuditLog]:
+    """An audit log on ``database`` with a new log key in ``key_dir`` (hourly checkpoints), closed on exit."""
+    init_log_key(key_dir)
+    log = AuditLog(
+        database,
+        log_key=LogKey.load(key_dir, name=log_origin(hub_id)),
+        subject_pepper=subject_pepper,
+        checkpoint_interval_s=3600,
+    )
+    try:
+        yield log
+    finally:
+        await log.aclose()
 
 
 async def audit_count(database: Database, entry_type: str) -> int:

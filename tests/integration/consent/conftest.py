@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit import AuditLog, LogKey, init_log_key, log_origin
+from gateway.audit import AuditLog
 from gateway.consent import ConsentService
 from gateway.envelope import HubKeys, generate_member_jwks, load_jwks
 from gateway.store import Database
 from tests.consent_kit import ConsentKit
+from tests.support import opened_audit_log
 
 __all__ = ["ConsentKit"]  # the tests import the kit's type from here
 
@@ -41,15 +42,8 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 async def audit(database: Database, hub_keys: HubKeys, tmp_path: Path) -> AsyncIterator[AuditLog]:
     """The log the service writes its entries to (a log key of its own)."""
-    init_log_key(tmp_path / "log-key")
-    log = AuditLog(
-        database,
-        log_key=LogKey.load(tmp_path / "log-key", name=log_origin(HUB_ID)),
-        subject_pepper=hub_keys.subject_pepper,
-        checkpoint_interval_s=3600,
-    )
-    yield log
-    await log.aclose()
+    async with opened_audit_log(database, tmp_path / "log-key", HUB_ID, hub_keys.subject_pepper) as log:
+        yield log
 
 
 @pytest.fixture

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit import AuditLog, LogKey, init_log_key, log_origin
+from gateway.audit import AuditLog
 from gateway.envelope import HubKeys, init_key_dir
 from gateway.registry import RegistryService
 from gateway.settings import DEFAULT_HUB_ID
 from gateway.store import Database
+from tests.support import opened_audit_log
 
 
 @pytest.fixture
@@ -31,15 +32,8 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 async def audit(database: Database, keys: HubKeys, tmp_path: Path) -> AsyncIterator[AuditLog]:
     """The log the registry writes its entries to."""
-    init_log_key(tmp_path / "keys")
-    log = AuditLog(
-        database,
-        log_key=LogKey.load(tmp_path / "keys", name=log_origin(DEFAULT_HUB_ID)),
-        subject_pepper=keys.subject_pepper,
-        checkpoint_interval_s=3600,
-    )
-    yield log
-    await log.aclose()
+    async with opened_audit_log(database, tmp_path / "keys", DEFAULT_HUB_ID, keys.subject_pepper) as log:
+        yield log
 
 
 @pytest.fixture
