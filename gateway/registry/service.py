@@ -103,7 +103,7 @@ class RegistryService:
         Ending again on the same day changes nothing (a retried request); an end may be moved earlier, never
         later (:class:`Conflict`): resumed assistance is a new enrollment.
         """
-        async with self._database.session() as session, session.begin():
+        async with self._database.write_session() as session:
             row = await session.get(Enrollment, enrollment_id, with_for_update=True)
             if row is None:
                 raise NotFound("no such enrollment")

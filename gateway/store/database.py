@@ -72,6 +72,19 @@ class Database:
             raise StoreUnavailable("the database did not complete the operation") from exc
 
     @asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction for a change that reads before it writes. On SQLite it holds the write
+        lock from its start (``BEGIN IMMEDIATE``, waiting under busy_timeout), so the read and the write are one
+        transaction no other process writes into: the driver begins a transaction only at the first write (the
+        read would see a state another process may change before the write), and a deferred transaction that
+        has read cannot take the lock once another process has committed (SQLITE_BUSY_SNAPSHOT). On PostgreSQL
+        an ordinary transaction; row locks (``FOR UPDATE``) order writers."""
+        async with self.session() as session, session.begin():
+            if self.is_sqlite:
+                await (await session.connection()).exec_driver_sql("BEGIN IMMEDIATE")
+            yield session
+
+    @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
         """A connection whose every statement is its own transaction: one round trip for a single read (a
         check) or a single idempotent write (the replay cache's insert), where a session would add a BEGIN

@@ -4,14 +4,18 @@ duplicate-assistance check (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
-from datetime import date, timedelta
+import sqlite3
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy.engine import make_url
 
 from gateway.envelope import HubKeys
 from gateway.errors import Conflict, EnrollmentNotOwned, InvalidIdNumber, InvalidInput, NotFound, RegionNotCovered
@@ -19,8 +23,10 @@ from gateway.ids import id_number_check_char
 from gateway.registry import EnrollmentCreate, EnrollmentEnd, EnrollmentSearch, RegistryService
 from gateway.registry.models import Enrollment
 from gateway.registry.service import sealed_id_number_aad
+from gateway.settings import DEFAULT_HUB_ID
 from gateway.store import Database
 from gateway.store.at_rest import open_at_rest
+from tests.support import opened_audit_log
 
 DONGCHENG = "110101"
 JIANGYANG = "510502"
@@ -130,6 +136,40 @@ async def test_the_reporting_member_ends_an_enrollment(registry: RegistryService
         await registry.end(enrollment_id, EnrollmentEnd(end=date(2026, 7, 31)), member_id=MIS_JIANGYANG)
     (stored,) = (await registry.search(EnrollmentSearch(id_number=SPOUSE))).enrollments
     assert stored.end == date(2026, 5, 31)
+
+
+async def test_ending_on_sqlite_holds_the_write_lock_while_another_process_writes(
+    sqlite_url: str, keys: HubKeys, tmp_path: Path
+) -> None:
+    """``end`` reads the enrollment, then writes: one transaction under the write lock from BEGIN, so another
+    process cannot commit in between (a lost update, or SQLITE_BUSY_SNAPSHOT for the end)."""
+    database = Database(sqlite_url)
+    path = make_url(sqlite_url).database
+    assert path is not None
+    other_process: list[str] = []
+
+    def clock_while_another_process_writes() -> datetime:
+        # Runs inside ``end``, between its read and its write: another connection tries to commit a write.
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=0.2)) as other:
+                other.execute("CREATE TABLE IF NOT EXISTS side_writes (at TEXT)")
+                other.execute("INSERT INTO side_writes VALUES ('now')")
+                other.commit()
+            other_process.append("committed")
+        except sqlite3.OperationalError:
+            other_process.append("waited for the lock")
+        return datetime.now(UTC)
+
+    try:
+        async with opened_audit_log(database, tmp_path / "keys", DEFAULT_HUB_ID, keys.subject_pepper) as audit:
+            recording = RegistryService(database, keys, audit=audit)
+            enrollment_id = await record(recording, enrollment(SPOUSE, region=JIANGYANG))
+            ending = RegistryService(database, keys, audit=audit, clock=clock_while_another_process_writes)
+            ended = await ending.end(enrollment_id, EnrollmentEnd(end=date(2026, 6, 30)), member_id=MIS_JIANGYANG)
+    finally:
+        await database.dispose()
+    assert ended.end == date(2026, 6, 30)
+    assert other_process == ["waited for the lock"]
 
 
 async def test_end_refusals(registry: RegistryService) -> None:
