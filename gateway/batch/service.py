@@ -150,29 +150,12 @@ class BatchService:
                 )
             )
             await self._insert_items(connection, batch_id, 0, items, now)
+            changes = ["created", "closed"] if close else ["created"]
             await self._audit.append_within(
                 connection,
-                BatchChanged(
-                    actor=caller.member_id,
-                    batch_id=batch_id,
-                    batch_ref=batch_ref,
-                    purpose=purpose,
-                    change="created",
-                    item_count=len(items),
-                ),
                 *(
-                    [
-                        BatchChanged(
-                            actor=caller.member_id,
-                            batch_id=batch_id,
-                            batch_ref=batch_ref,
-                            purpose=purpose,
-                            change="closed",
-                            item_count=len(items),
-                        )
-                    ]
-                    if close
-                    else []
+                    _changed(caller.member_id, batch_id, batch_ref, purpose, change, item_count=len(items))
+                    for change in changes
                 ),
             )
         await self._publish_or_defer(batch_id, range(len(items)))
@@ -197,12 +180,12 @@ class BatchService:
             await self._insert_items(connection, batch.batch_id, first, items, now)
             await self._audit.append_within(
                 connection,
-                BatchChanged(
-                    actor=caller.member_id,
-                    batch_id=batch.batch_id,
-                    batch_ref=batch.batch_ref,
-                    purpose=batch.purpose,
-                    change="items_added",
+                _changed(
+                    caller.member_id,
+                    batch.batch_id,
+                    batch.batch_ref,
+                    batch.purpose,
+                    "items_added",
                     item_count=len(items),
                 ),
             )
@@ -250,14 +233,7 @@ class BatchService:
                 count = cancelled.rowcount
             await self._audit.append_within(
                 connection,
-                BatchChanged(
-                    actor=caller.member_id,
-                    batch_id=batch.batch_id,
-                    batch_ref=batch.batch_ref,
-                    purpose=batch.purpose,
-                    change=state,
-                    item_count=count,
-                ),
+                _changed(caller.member_id, batch.batch_id, batch.batch_ref, batch.purpose, state, item_count=count),
             )
 
     def _valid_items(self, caller: Caller, purpose: str, items: Any) -> list[tuple[str, bytes]]:
@@ -650,15 +626,14 @@ async def _completed_in_log(connection: AsyncConnection, verification_id: str, r
     return any(json.loads(entry).get("verification_id") == verification_id for (entry,) in rows)
 
 
+def _changed(actor: str, batch_id: str, batch_ref: str, purpose: str, change: str, **details: Any) -> BatchChanged:
+    """The ``batch.changed`` entry of one change of a batch (``details``: item_count, item_index, reason)."""
+    return BatchChanged(actor=actor, batch_id=batch_id, batch_ref=batch_ref, purpose=purpose, change=change, **details)
+
+
 def _item_failed(batch: Batch, index: int, reason: str) -> BatchChanged:
-    return BatchChanged(
-        actor=batch.requester,
-        batch_id=batch.batch_id,
-        batch_ref=batch.batch_ref,
-        purpose=batch.purpose,
-        change="item_failed",
-        item_index=index,
-        reason=reason,
+    return _changed(
+        batch.requester, batch.batch_id, batch.batch_ref, batch.purpose, "item_failed", item_index=index, reason=reason
     )
 
 
