@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from gateway import safe_json
 from gateway.auth import CLIENT_ASSERTION_TYPE, client_assertion
 from gateway.envelope import (
     MemoryReplayCache,
@@ -296,8 +297,9 @@ def _expect(response: httpx.Response, status: int) -> httpx.Response:
 def _json(response: httpx.Response) -> dict[str, Any]:
     """The JSON object of an answer; :class:`RemoteProblem` if it is not one (an HTML error page, say)."""
     try:
-        value = response.json()
-    except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
+        # The hub's answer is outside input to the member too: bounded like everything the hub parses.
+        value = safe_json.loads(response.content)
+    except ValueError as exc:  # JsonRejected, json.JSONDecodeError and UnicodeDecodeError
         raise RemoteProblem(f"the answer (HTTP {response.status_code}) is not JSON") from exc
     if not isinstance(value, dict):
         raise RemoteProblem(f"the answer (HTTP {response.status_code}) is not a JSON object")

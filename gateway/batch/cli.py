@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from gateway import safe_json
 from gateway.errors import HeduiError
 
 batch_app = typer.Typer(help="Bulk re-verification: submit a JSON Lines file, follow it, fetch results.")
@@ -101,9 +102,7 @@ def read_batch_file(path: Path, purpose: str) -> tuple[list[dict[str, Any]], lis
             if not raw.strip():
                 continue
             try:
-                if len(raw) > MAX_LINE_BYTES:
-                    raise ValueError("line too long")
-                item = json.loads(raw)
+                item = safe_json.loads(raw, max_bytes=MAX_LINE_BYTES)  # bounded depth, 64-bit ints, no NaN
                 if not isinstance(item, dict):
                     raise ValueError("not an object")
                 validate_household(parse_verification_request({"purpose": purpose, **item}))

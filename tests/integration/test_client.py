@@ -138,8 +138,11 @@ async def test_a_gateway_error_page_is_hub_unavailable_and_the_hubs_own_503_its_
         http_answer("200 OK", "text/html", b"<html>portal login</html>"),  # a captive portal or a wrong URL
         json_answer("200 OK", {"issuer": "x"}),  # no token_endpoint
         json_answer("404 Not Found", {"detail": "Not Found"}),
+        # Nested past any recursion limit: a plain json.loads would raise RecursionError, not a problem.
+        http_answer("200 OK", "application/json", b"[" * 200_000 + b"]" * 200_000),
+        http_answer("200 OK", "application/json", b'{"token_endpoint": "/a", "token_endpoint": "/b"}'),
     ],
-    ids=["html", "no-token-endpoint", "plain-404"],
+    ids=["html", "no-token-endpoint", "plain-404", "nested-too-deep", "repeated-member"],
 )
 async def test_answers_outside_the_protocol_are_remote_problems(
     stand_in: Callable[[dict[str, Behaviour]], Awaitable[str]], answer: bytes
