@@ -17,6 +17,8 @@ from gateway.misuse.rules import MisuseRules, OfficeHours, Rule
 
 _ENDS = ("verification.completed", "verification.rejected", "verification.abandoned")
 _LOOKUPS = ("verification.requested", "verification.rejected")
+# The entry types any rule counts or ends a pending request with: all a new leader replays to rebuild windows.
+COUNTED_TYPES = ("verification.requested", *_ENDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,16 @@ class Detector:
             if alert is not None:
                 alerts.append(alert)
         return alerts
+
+    @property
+    def longest_window_s(self) -> int:
+        return max((window.rule.window_s for window in self._windows), default=0)
+
+    def forget_pending(self, leaves: Iterable[int]) -> None:
+        """Stop waiting for the requests at ``leaves`` (already counted as not completed, before a rebuild)."""
+        counted = set(leaves)
+        for verification_id in [vid for vid, (_, leaf, _) in self._pending.items() if leaf in counted]:
+            del self._pending[verification_id]
 
     def tick(self, now: datetime) -> list[Alert]:
         """Count the requests whose end has not come within the no_completion window by ``now``."""

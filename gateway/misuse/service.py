@@ -2,8 +2,11 @@
 alerts (with the cursor, in one transaction), counts them in a metric and posts each to a webhook as a compact
 JWS signed by the hub. The watch list and alert acknowledgements are changed here, each audited.
 
-One detector state per process: the cursor moves by compare-and-set, so when several hub processes run
-detection each entry is evaluated by exactly one of them (windows spanning processes are then counted apart).
+One hub process evaluates at a time (gateway/misuse/leader.py): a process that becomes leader (at start-up, or
+when the leader stops) first rebuilds every rule's window from the entries within the longest window before
+the cursor, so that neither a restart nor several replicas split a window. The cursor still moves by
+compare-and-set with the alerts it raised, so an entry is evaluated once even if two processes ever
+believed they led.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -30,13 +33,17 @@ from gateway.envelope.jwt import sign_jwt
 from gateway.errors import Conflict, NotFound
 from gateway.members import MemberRegistry
 from gateway.metrics import HubMetrics
-from gateway.misuse.detector import Alert, Detector
+from gateway.misuse.detector import COUNTED_TYPES, Alert, Detector
+from gateway.misuse.leader import LeaderLock, leader_lock
 from gateway.misuse.rules import MisuseRules, load_rules
 from gateway.store import Database
 
 log = logging.getLogger(__name__)
 WEBHOOK_TYP = "hedui-misuse-alert+jwt"
 _PAGE = 1000
+# Entry times follow leaf order only roughly (concurrent verifications commit in groups): the rebuild reads
+# this much further back than the longest window.
+_REBUILD_MARGIN = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,7 @@ class MisuseDetection:
         metrics: HubMetrics,
         webhook_url: str | None = None,
         interval_s: float = 2.0,
+        leader: LeaderLock | None = None,
     ) -> None:
         self._database = database
         self._audit = audit
@@ -77,7 +85,10 @@ class MisuseDetection:
         self._interval = interval_s
         self._watch: set[str] = set()
         self._regions: dict[str, str | None] = {}
-        self._detector = Detector(rules, watch_list=lambda: self._watch, member_regions=lambda: self._regions)
+        self._leader = leader or leader_lock(database)
+        # The windows as of leaf ``_fed_until``; None until this process leads (and again once it stops).
+        self._detector: Detector | None = None
+        self._fed_until = 0
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -95,6 +106,9 @@ class MisuseDetection:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        async with self._lock:
+            await self._leader.release()
+            self._detector = None
 
     async def _loop(self) -> None:
         while True:
@@ -105,27 +119,72 @@ class MisuseDetection:
             await asyncio.sleep(self._interval)
 
     async def run_once(self, now: datetime | None = None) -> list[StoredAlert]:
-        """Evaluate every entry after the cursor (and the no-completion deadlines up to ``now``)."""
+        """Evaluate every entry after the cursor (and the no-completion deadlines up to ``now``) if this process
+        leads; nothing otherwise."""
         async with self._lock:
+            if not await self._leader.hold():
+                self._detector = None  # another process leads: what this one knew goes stale
+                return []
             await self._refresh()
             cursor = await self._cursor()
+            if self._detector is None or self._fed_until != cursor:
+                self._detector = await self._rebuilt(cursor)
+            detector = self._detector
             raised: list[Alert] = []
             position = cursor
             while True:
                 batch = await self._audit.search(after=position - 1, limit=_PAGE)
                 for item in batch:
-                    raised.extend(self._detector.feed(item.leaf_index, item.entry))
+                    raised.extend(detector.feed(item.leaf_index, item.entry))
                     position = item.leaf_index + 1
                 if len(batch) < _PAGE:
                     break
-            raised.extend(self._detector.tick(now or datetime.now(UTC)))
+            raised.extend(detector.tick(now or datetime.now(UTC)))
             stored = [self._row(alert) for alert in raised]
             if not await self._commit(cursor, position, stored):
-                return []  # another process evaluated this range
+                self._detector = None  # another process evaluated this range: rebuild from the log next round
+                return []
+            self._fed_until = position
         for row in stored:
             self._metrics.misuse_alerts.labels(row.rule).inc()
             await self._post(row)
         return [_stored(row) for row in stored]
+
+    async def _rebuilt(self, cursor: int) -> Detector:
+        """The windows as a leader that had run all along would hold them at ``cursor``: the counted entries
+        within the longest window (and a margin) before it, fed again. Alerts found on the way were raised
+        when those entries were first evaluated, so they are dropped; requests already counted as not
+        completed (by a stored alert) are not waited for again."""
+        detector = Detector(self._rules, watch_list=lambda: self._watch, member_regions=lambda: self._regions)
+        self._fed_until = cursor
+        last = await self._audit.entries_at([cursor - 1]) if cursor > 0 else []
+        if not last:
+            return detector
+        horizon = (
+            datetime.fromisoformat(str(last[0].entry["time"]))
+            - timedelta(seconds=detector.longest_window_s)
+            - _REBUILD_MARGIN
+        )
+        position: int | None = None
+        reached = False
+        while not reached:
+            batch = await self._audit.search(types=COUNTED_TYPES, since=horizon, after=position, limit=_PAGE)
+            for item in batch:
+                if item.leaf_index >= cursor:
+                    reached = True
+                    break
+                detector.feed(item.leaf_index, item.entry)
+                position = item.leaf_index
+            reached = reached or len(batch) < _PAGE
+        no_completion = {rule.id for rule in self._rules.rules if rule.kind == "no_completion"}
+        async with self._database.session() as session:
+            alerted = await session.execute(
+                select(MisuseAlert.leaf_indices).where(
+                    MisuseAlert.rule.in_(no_completion), MisuseAlert.raised_at >= horizon
+                )
+            )
+            detector.forget_pending(int(leaf) for leaves in alerted.scalars() for leaf in leaves)
+        return detector
 
     async def _refresh(self) -> None:
         async with self._database.session() as session:

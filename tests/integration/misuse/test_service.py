@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -65,21 +65,36 @@ def signing_keys() -> KeySet:
     return KeySet.import_key_set(private)
 
 
-def detection(
-    database: Database, audit: AuditLog, keys: KeySet, url: str | None, metrics: HubMetrics
-) -> MisuseDetection:
-    signing = next(key for key in keys if key.get("use") == "sig")
-    return MisuseDetection(
-        database,
-        audit,
-        MemberRegistry(database),
-        load_rules(RULES),
-        hub_id=DEFAULT_HUB_ID,
-        subject_pepper=PEPPER,
-        signing_key=lambda: signing,
-        metrics=metrics,
-        webhook_url=url,
-    )
+Detections = Callable[..., MisuseDetection]
+
+
+@pytest.fixture
+async def detections(
+    database: Database, audit: AuditLog, signing_keys: KeySet
+) -> AsyncIterator[Callable[..., MisuseDetection]]:
+    """Makes detection services on the test's database (as separate hub processes would run them); each holds
+    its leader lock until it is closed, here at the latest."""
+    made: list[MisuseDetection] = []
+    signing = next(key for key in signing_keys if key.get("use") == "sig")
+
+    def make(url: str | None = None, metrics: HubMetrics | None = None) -> MisuseDetection:
+        service = MisuseDetection(
+            database,
+            audit,
+            MemberRegistry(database),
+            load_rules(RULES),
+            hub_id=DEFAULT_HUB_ID,
+            subject_pepper=PEPPER,
+            signing_key=lambda: signing,
+            metrics=metrics or HubMetrics(),
+            webhook_url=url,
+        )
+        made.append(service)
+        return service
+
+    yield make
+    for service in made:
+        await service.aclose()
 
 
 def request_entry(n: int, at: datetime, people: tuple[str, ...] = (PERSON,)) -> VerificationRequested:
@@ -102,10 +117,10 @@ def refusal(n: int, at: datetime) -> VerificationRejected:
 
 
 async def test_rules_raise_stored_alerts_posted_as_signed_webhooks(
-    database: Database, audit: AuditLog, receiver: Receiver, signing_keys: KeySet
+    audit: AuditLog, receiver: Receiver, signing_keys: KeySet, detections: Detections
 ) -> None:
     metrics = HubMetrics()
-    service = detection(database, audit, signing_keys, receiver.url, metrics)
+    service = detections(receiver.url, metrics)
     leaves = [await audit.append(refusal(n, NOON_BEIJING + timedelta(minutes=n))) for n in range(3)]
     raised = await service.run_once(now=NOON_BEIJING + timedelta(minutes=5))
     assert [(a.rule, a.leaf_indices) for a in raised] == [("consent_refusals", leaves)]
@@ -116,15 +131,13 @@ async def test_rules_raise_stored_alerts_posted_as_signed_webhooks(
     assert claims["iss"] == DEFAULT_HUB_ID
     # The cursor moved: the same entries raise nothing again, in this process or a new one.
     assert await service.run_once(now=NOON_BEIJING + timedelta(minutes=6)) == []
-    again = detection(database, audit, signing_keys, None, HubMetrics())
+    again = detections()
     assert await again.run_once(now=NOON_BEIJING + timedelta(minutes=6)) == []
     assert [a.alert_id for a in await service.alerts()] == [raised[0].alert_id]
 
 
-async def test_watch_list_and_acknowledgement_are_audited(
-    database: Database, audit: AuditLog, signing_keys: KeySet
-) -> None:
-    service = detection(database, audit, signing_keys, None, HubMetrics())
+async def test_watch_list_and_acknowledgement_are_audited(audit: AuditLog, detections: Detections) -> None:
+    service = detections()
     with pytest.raises(InvalidIdNumber):
         await service.watch("110101199003071234", username="li")
     await service.watch(PERSON, username="li")
@@ -145,11 +158,56 @@ async def test_watch_list_and_acknowledgement_are_audited(
     assert entries[0]["subject_refs"] == [subject_ref(PEPPER, PERSON)]
 
 
-async def test_an_undeliverable_webhook_does_not_lose_the_alert(
-    database: Database, audit: AuditLog, signing_keys: KeySet
-) -> None:
-    service = detection(database, audit, signing_keys, "http://127.0.0.1:9/unreachable", HubMetrics())
+async def test_an_undeliverable_webhook_does_not_lose_the_alert(audit: AuditLog, detections: Detections) -> None:
+    service = detections("http://127.0.0.1:9/unreachable")
     await service.watch(PERSON, username="li")
     await audit.append(request_entry(1, NOON_BEIJING))
     assert len(await service.run_once(now=NOON_BEIJING)) == 1
     assert len(await service.alerts()) == 1
+
+
+# -- one leader, windows rebuilt by a new one -----------------------------------------------------------
+
+
+async def test_only_the_leader_evaluates(audit: AuditLog, detections: Detections) -> None:
+    first, second = detections(), detections()
+    leaves = [await audit.append(refusal(n, NOON_BEIJING + timedelta(minutes=n))) for n in range(3)]
+    assert [a.leaf_indices for a in await first.run_once(now=NOON_BEIJING)] == [leaves]
+    later = [await audit.append(refusal(3, NOON_BEIJING + timedelta(minutes=3)))]
+    assert await second.run_once(now=NOON_BEIJING) == []  # not the leader: the entry waits for the leader
+    later += [await audit.append(refusal(n, NOON_BEIJING + timedelta(minutes=n))) for n in (4, 5)]
+    assert [a.leaf_indices for a in await first.run_once(now=NOON_BEIJING)] == [later]
+
+
+async def test_a_new_leader_counts_the_window_its_predecessor_began(audit: AuditLog, detections: Detections) -> None:
+    """Two refusals seen by one hub process, the third after it stopped: a window across a restart (or a
+    change of leader) is one window, so the third raises the alert naming all three."""
+    first = detections()
+    leaves = [await audit.append(refusal(n, NOON_BEIJING + timedelta(minutes=n))) for n in range(2)]
+    await audit.append(request_entry(1, NOON_BEIJING, people=("110101199003071233",)))  # counted by no rule here
+    assert await first.run_once(now=NOON_BEIJING) == []
+    await first.aclose()
+
+    second = detections()
+    leaves.append(await audit.append(refusal(2, NOON_BEIJING + timedelta(minutes=2))))
+    raised = await second.run_once(now=NOON_BEIJING + timedelta(minutes=3))
+    assert [(a.rule, a.leaf_indices) for a in raised] == [("consent_refusals", leaves)]
+
+
+async def test_a_new_leader_does_not_raise_its_predecessors_alerts_again(
+    audit: AuditLog, detections: Detections
+) -> None:
+    first = detections()
+    for n in range(3):
+        await audit.append(refusal(n, NOON_BEIJING + timedelta(minutes=n)))
+    # Three requests never completed: counted as no_completion once their 600 s have passed.
+    for n in range(3):
+        await audit.append(request_entry(10 + n, NOON_BEIJING + timedelta(minutes=n)))
+    raised = await first.run_once(now=NOON_BEIJING + timedelta(minutes=30))
+    assert sorted(a.rule for a in raised) == ["consent_refusals", "no_completion"]
+    await first.aclose()
+
+    second = detections()
+    await audit.append(refusal(3, NOON_BEIJING + timedelta(minutes=31)))  # the count began again after the alert
+    assert await second.run_once(now=NOON_BEIJING + timedelta(minutes=40)) == []
+    assert len(await second.alerts()) == 2
