@@ -29,6 +29,7 @@ from gateway.contracts import CONTRACTS_DIR
 from gateway.edge.source import load_sources
 from gateway.envelope import HubKeys, KeyRing, OpenedMessage, SqlReplayCache, open_envelope
 from gateway.errors import ConfigurationError, SenderMismatch
+from gateway.meanstest.checks import VerificationChecks
 from gateway.meanstest.flow import VerificationService
 from gateway.meanstest.policy import PolicySet, load_policies
 from gateway.members import MemberRegistry
@@ -72,15 +73,20 @@ class HubContext:
     def token_endpoint(self) -> str:
         return f"{self.settings.public_url}/oauth2/token"
 
-    async def open_request(self, token: bytes, caller: Caller, *, max_bytes: int | None = None) -> OpenedMessage:
+    async def open_request(
+        self, token: bytes, caller: Caller, *, max_bytes: int | None = None, remember_jti: bool = True
+    ) -> OpenedMessage:
         """Open a request envelope addressed to this hub (docs/architecture.md §4) and check that the member who
-        signed it is the one the access token was issued to (so one member's token cannot carry another's message)."""
+        signed it is the one the access token was issued to (so one member's token cannot carry another's message).
+
+        ``remember_jti=False`` leaves the replay check to the caller, which must claim ``jti_claim(opened)``
+        before acting on the message (the verification flow does, in its checks' round trip)."""
         opened = await open_envelope(
             token,
             decryption_keys=self.keys.decryption_keys,
             resolver=self.members,
             audience=self.settings.hub_id,
-            replay=self.replay,
+            replay=self.replay if remember_jti else None,
             max_bytes=max_bytes or self.settings.max_envelope_bytes,
         )
         if opened.issuer != caller.member_id:
@@ -201,8 +207,7 @@ async def open_hub(settings: Settings, metrics: HubMetrics | None = None) -> Hub
         policies=policies,
         verifications=VerificationService(
             hub_id=settings.hub_id,
-            registry=registry,
-            consents=consents,
+            checks=VerificationChecks(database, replay),
             policies=policies,
             audit=audit,
             database=database,

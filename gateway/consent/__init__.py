@@ -14,7 +14,7 @@ from gateway.consent.schema import (
     SearchRequest,
     parse_body,
 )
-from gateway.consent.service import ConsentService
+from gateway.consent.service import ConsentService, grantees_of
 from gateway.ids.subject import subject_ref
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "SearchRequest",
     "check_terms",
     "covering_consents",
+    "grantees_of",
     "import_consents",
     "parse_body",
     "parse_consent_csv",

@@ -75,7 +75,7 @@ class ConsentService:
                 terms = check_terms(registration, now=now)
             except InvalidInput as exc:
                 raise type(exc)(exc.detail, entry=entry, **exc.extensions) from None
-            if registration.grantee not in _grantees(controller):
+            if registration.grantee not in grantees_of(controller):
                 raise Forbidden("a member may grant consent only to itself or its own region", entry=entry)
             rows.append(self._row(terms, controller=controller.member_id, now=now))
         await self._refuse_duplicates(rows)
@@ -98,7 +98,7 @@ class ConsentService:
         """Revoke a consent of which ``by`` is the controller or the grantee; effective for every consent
         check that reads after this commits. Unknown and foreign consents are the same :class:`NotFound`."""
         now = (now or datetime.now(UTC)).astimezone(UTC)
-        manageable = or_(Consent.controller == by.member_id, Consent.grantee.in_(_grantees(by)))
+        manageable = or_(Consent.controller == by.member_id, Consent.grantee.in_(grantees_of(by)))
         async with self._database.session() as session, session.begin():
             # One conditional UPDATE, so that two replicas revoking at once cannot both succeed.
             result = cast(
@@ -135,7 +135,7 @@ class ConsentService:
                 select(Consent)
                 .where(
                     Consent.subject_ref == ref,
-                    or_(Consent.grantee.in_(_grantees(member)), Consent.controller == member.member_id),
+                    or_(Consent.grantee.in_(grantees_of(member)), Consent.controller == member.member_id),
                 )
                 .order_by(Consent.signed_at.desc(), Consent.consent_id)
             )
@@ -170,7 +170,7 @@ class ConsentService:
                     Consent.signed_at,
                     Consent.valid_from,
                     Consent.valid_until,
-                ).where(Consent.subject_ref.in_(set(refs)), Consent.grantee.in_(_grantees(requester)))
+                ).where(Consent.subject_ref.in_(set(refs)), Consent.grantee.in_(grantees_of(requester)))
             )
             grants = [
                 Grant(
@@ -265,7 +265,8 @@ def _granted(row: Consent, *, actor: str) -> ConsentGranted:
     )
 
 
-def _grantees(member: MemberRecord) -> list[str]:
+def grantees_of(member: MemberRecord) -> list[str]:
+    """Whom a consent must be granted to for ``member`` to rely on it: the member itself or its region."""
     return [member.member_id] if member.region is None else [member.member_id, member.region]
 
 

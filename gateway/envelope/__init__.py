@@ -5,7 +5,7 @@
 errors of ``gateway.errors``. See docs/envelope.md.
 """
 
-from gateway.envelope._open import CLOCK_SKEW_S, OpenedMessage, open_envelope
+from gateway.envelope._open import CLOCK_SKEW_S, OpenedMessage, jti_claim, open_envelope
 from gateway.envelope._seal import MAX_LIFETIME_S, SealedMessage, request_binding, seal
 from gateway.envelope.keys import (
     HubKeys,
@@ -19,13 +19,14 @@ from gateway.envelope.keys import (
     retire_key,
     rotate_key_dir,
 )
-from gateway.envelope.replay import MemoryReplayCache, ReplayCache, SqlReplayCache
+from gateway.envelope.replay import JtiClaim, MemoryReplayCache, ReplayCache, SqlReplayCache
 from gateway.envelope.resolver import KeyResolver, StaticKeyResolver
 
 __all__ = [
     "CLOCK_SKEW_S",
     "MAX_LIFETIME_S",
     "HubKeys",
+    "JtiClaim",
     "KeyResolver",
     "KeyRing",
     "MemoryReplayCache",
@@ -36,6 +37,7 @@ __all__ = [
     "StaticKeyResolver",
     "generate_member_jwks",
     "init_key_dir",
+    "jti_claim",
     "load_jwks",
     "open_envelope",
     "private_encryption_key",

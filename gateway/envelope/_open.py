@@ -35,7 +35,7 @@ from gateway.envelope._suite import (
     signature_registry,
 )
 from gateway.envelope.jwt import is_token_id, numeric_date
-from gateway.envelope.replay import ReplayCache
+from gateway.envelope.replay import JtiClaim, ReplayCache
 from gateway.envelope.resolver import KeyResolver
 from gateway.errors import (
     EnvelopeInvalid,
@@ -109,10 +109,14 @@ async def open_envelope(
     if expected_request_jws is not None and message.req != request_binding(expected_request_jws):
         raise ResponseBindingInvalid()
     if replay is not None:
-        # Remembered for as long as the message could still be accepted, skew included.
-        expires_at = datetime.fromtimestamp(message.expires_at + CLOCK_SKEW_S, UTC)
-        await replay.remember(issuer, message.jti, expires_at)
+        claim = jti_claim(message)
+        await replay.remember(claim.issuer, claim.jti, claim.expires_at)
     return message
+
+
+def jti_claim(message: OpenedMessage) -> JtiClaim:
+    """What the replay cache remembers of ``message``: for as long as it could still be accepted, skew included."""
+    return JtiClaim(message.issuer, message.jti, datetime.fromtimestamp(message.expires_at + CLOCK_SKEW_S, UTC))
 
 
 def _decrypt(token: bytes, decryption_keys: KeySet, max_bytes: int) -> bytes:

@@ -12,6 +12,7 @@ single process (a member's client, an edge node, tests).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -27,6 +28,19 @@ Clock = Callable[[], datetime]
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class JtiClaim:
+    """What ``open_envelope`` remembers of an accepted message: ``(issuer, jti)`` until ``expires_at``.
+
+    A caller that opens with ``replay=None`` gets it from :func:`~gateway.envelope.jti_claim` and must
+    remember it itself before it acts on the message (the verification flow does so in its checks' round
+    trip); a replayed claim ends the request with :class:`Replayed`."""
+
+    issuer: str
+    jti: str
+    expires_at: datetime
 
 
 class ReplayCache(Protocol):
@@ -81,8 +95,7 @@ class SqlReplayCache:
 
     async def remember(self, issuer: str, jti: str, expires_at: datetime) -> None:
         expires_at = _as_utc(expires_at)
-        if self._clock() >= self._next_purge:
-            await self.purge()
+        await self.purge_if_due()
         # Both dialects spell the upsert the same way, with their own Insert construct.
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         statement = (
@@ -95,6 +108,11 @@ class SqlReplayCache:
             result = await connection.execute(statement)
         if result.rowcount == 0:
             raise Replayed()
+
+    async def purge_if_due(self) -> None:
+        """Purge when ``purge_interval_s`` has passed since the last purge (for writers of their own rows)."""
+        if self._clock() >= self._next_purge:
+            await self.purge()
 
     async def purge(self) -> int:
         """Delete expired rows; returns how many."""

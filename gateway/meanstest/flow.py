@@ -5,7 +5,6 @@ encrypted, audit ``verification.completed`` and seal the answer."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -29,10 +28,12 @@ from gateway.audit import (
 from gateway.auth import Caller, PurposeCatalog
 from gateway.broker import Broker
 from gateway.broker.quota import Priority
-from gateway.consent import ConsentService
-from gateway.envelope import HubKeys, OpenedMessage, SealedMessage, seal
+from gateway.consent import grantees_of
+from gateway.consent.coverage import covering_consents
+from gateway.envelope import HubKeys, JtiClaim, OpenedMessage, SealedMessage, seal
 from gateway.errors import ConsentMissing, Forbidden, InvalidIdNumber, NotFound, PolicyNotFound, RoleNotAllowed
 from gateway.ids import parse_id_number, subject_ref
+from gateway.meanstest.checks import VerificationChecks
 from gateway.meanstest.indicators import compose_household
 from gateway.meanstest.matching import match_programs
 from gateway.meanstest.policy import Policy, PolicyInputs, PolicySet, decide
@@ -40,7 +41,8 @@ from gateway.meanstest.report import build_report
 from gateway.meanstest.request import VerificationRequest, parse_verification_request, validate_household
 from gateway.members import MemberRecord, MemberRegistry
 from gateway.metrics import HubMetrics
-from gateway.registry import DEFAULT_FORBIDDEN_OVERLAPS, RegistryService
+from gateway.registry import DEFAULT_FORBIDDEN_OVERLAPS
+from gateway.registry.duplicates import ActiveEnrollment, find_duplicates, programme_for_purpose
 from gateway.store import Database, verifications
 from gateway.store.at_rest import open_at_rest, seal_at_rest
 
@@ -77,8 +79,7 @@ class VerificationService:
         broker: Broker,
         metrics: HubMetrics,
         purposes: PurposeCatalog,
-        registry: RegistryService,
-        consents: ConsentService,
+        checks: VerificationChecks,
         policies: PolicySet,
         audit: AuditLog,
     ) -> None:
@@ -89,22 +90,25 @@ class VerificationService:
         self._broker = broker
         self._metrics = metrics
         self._purposes = purposes
-        self._registry = registry
-        self._consents = consents
+        self._checks = checks
         self._policies = policies
         self._audit = audit
 
     async def verify(
-        self, opened: OpenedMessage, caller: Caller, *, as_of: date | None = None
+        self, opened: OpenedMessage, caller: Caller, *, jti_claim: JtiClaim | None, as_of: date | None = None
     ) -> tuple[str, SealedMessage]:
         """Run one verification for ``caller`` (who signed ``opened``); returns its id and the sealed report.
 
         The envelope part only: :meth:`run` on the opened body (the request digest is SHA-256 of the inner
         JWS), then the report sealed to the requester and bound to the request (docs/architecture.md §4).
+        ``jti_claim`` is the envelope's replay claim when it was opened without the replay cache: claimed in
+        the checks' round trip (see :meth:`run`).
         """
         started = time.perf_counter()
         request_digest = hashlib.sha256(opened.jws).hexdigest()
-        verification_id, report = await self.run(opened.body, caller, request_digest=request_digest, as_of=as_of)
+        verification_id, report = await self.run(
+            opened.body, caller, request_digest=request_digest, as_of=as_of, jti_claim=jti_claim
+        )
         sealed = await self._seal_for(caller.member_id, report, opened)
         self._metrics.verification_seconds.observe(time.perf_counter() - started)
         return verification_id, sealed
@@ -118,6 +122,7 @@ class VerificationService:
         as_of: date | None = None,
         verification_id: str | None = None,
         priority: Priority = Priority.INTERACTIVE,
+        jti_claim: JtiClaim | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """The envelope-free core of a verification: one household ``body`` for ``requester``; returns the
         verification id and the report (a JSON-ready dict).
@@ -132,17 +137,38 @@ class VerificationService:
         ``verification_id`` (a new UUID by default) lets a batch worker name an attempt before it starts, so
         that an attempt cut short by a crash can be closed in the log (``verification.abandoned``);
         ``priority`` orders its agency calls under the quotas (batch workers pass ``Priority.BATCH``).
+
+        ``jti_claim``, the request envelope's replay claim when its opener left it to the flow, is claimed in
+        the checks' one round trip with the consent and registry reads (docs/performance.md, issue 12); a
+        replay is refused with :class:`~gateway.errors.Replayed` before anything is read or audited, and a
+        request refused before its checks claims it by itself first, so a replay is refused as one either way.
         """
         if not _DIGEST.fullmatch(request_digest):
             raise ValueError("request_digest must be a lowercase hex SHA-256")
-        request = await self._authorised_request(body, requester, request_digest)
-        member = await self._members.get(requester.member_id)
+        request = await self._authorised_request(body, requester, request_digest, jti_claim)
+        try:
+            member = await self._members.get(requester.member_id)
+        except Exception:
+            await self._checks.claim_alone(jti_claim)
+            raise
         pepper = self._keys().subject_pepper
+        # Identity numbers were parsed and normalised once (validate_household); from here on only their refs.
         subject_refs = tuple(subject_ref(pepper, person.id_number) for person in request.household)
-        consent_ids = await self._consented(request, member, subject_refs, request_digest)
-
         verification_id = verification_id or str(uuid.uuid4())
         now = datetime.now(UTC)
+        as_of = as_of or now.date()
+        policy = self._policy_for(request.region, request.purpose, as_of)
+        programme = programme_for_purpose(request.purpose)
+        consent_ids, enrollments = await self._checked(
+            request, member, subject_refs, request_digest, jti_claim, now, as_of if programme is not None else None
+        )
+        if programme is not None:
+            overlaps = (
+                {policy.program: set(policy.incompatible_with)} if policy is not None else DEFAULT_FORBIDDEN_OVERLAPS
+            )
+            findings = find_duplicates(enrollments, programme, request.region, overlaps)
+        else:
+            findings = []
         # The fields every entry of this verification shares (docs/architecture.md §9): who, which case, why,
         # about whom.
         about: dict[str, Any] = {
@@ -175,17 +201,9 @@ class VerificationService:
                 QueryMember(index=i, id_number=m.id_number, name=m.name, relation=m.relation)
                 for i, m in enumerate(request.household)
             ),
-            as_of=as_of or now.date(),
+            as_of=as_of,
         )
-        policy = self._policy_for(request.region, request.purpose, query.as_of)
-        overlaps = {policy.program: set(policy.incompatible_with)} if policy is not None else DEFAULT_FORBIDDEN_OVERLAPS
-        # The registry's duplicate check needs no agency, so it runs while the agencies answer.
-        outcomes, duplicates = await asyncio.gather(
-            self._broker.fan_out(query, request.categories, priority),
-            self._registry.check_for_purpose(
-                request.purpose, [m.id_number for m in request.household], request.region, query.as_of, overlaps
-            ),
-        )
+        outcomes = await self._broker.fan_out(query, request.categories, priority)
         facts = compose_household(
             query.members, [outcome.result for outcome in outcomes if outcome.result is not None], query.as_of
         )
@@ -194,7 +212,7 @@ class VerificationService:
             request=request,
             outcomes=outcomes,
             facts=facts,
-            duplicates=duplicates,
+            duplicates=findings,
             consent_ids=consent_ids,
         )
         if policy is not None:
@@ -286,11 +304,15 @@ class VerificationService:
         return len(ids)
 
     async def _authorised_request(
-        self, body: Mapping[str, Any], caller: Requester, request_digest: str
+        self, body: Mapping[str, Any], caller: Requester, request_digest: str, jti_claim: JtiClaim | None
     ) -> VerificationRequest:
         """Role, purpose, region and categories (docs/architecture.md §5), then identity numbers; refusals are
-        audited."""
-        request = parse_verification_request(dict(body))
+        audited. Each refusal claims ``jti_claim`` first: a replayed envelope is refused as a replay, unaudited."""
+        try:
+            request = parse_verification_request(dict(body))
+        except Exception:
+            await self._checks.claim_alone(jti_claim)
+            raise
         try:
             if caller.role != "local_mis":
                 raise RoleNotAllowed("only a local MIS may request verifications")
@@ -302,16 +324,21 @@ class VerificationService:
                 categories=request.categories,
             )
         except Forbidden as exc:
+            await self._checks.claim_alone(jti_claim)
             await self._audit_rejection(caller.member_id, request, exc.code, request_digest)
             raise
         try:
             return validate_household(request)
         except InvalidIdNumber as exc:
+            await self._checks.claim_alone(jti_claim)
             # An authorised request about people, refused: audited with every member whose number is valid, so
             # that their subject access reports show it (issue 11 defect 1).
             await self._audit_rejection(
                 caller.member_id, request, exc.code, request_digest, self._valid_subject_refs(request)
             )
+            raise
+        except Exception:
+            await self._checks.claim_alone(jti_claim)
             raise
 
     def _valid_subject_refs(self, request: VerificationRequest) -> tuple[str, ...]:
@@ -324,28 +351,36 @@ class VerificationService:
                 continue
         return tuple(dict.fromkeys(refs))
 
-    async def _consented(
+    async def _checked(
         self,
         request: VerificationRequest,
         requester: MemberRecord,
         subject_refs: tuple[str, ...],
         request_digest: str,
-    ) -> tuple[str, ...]:
-        """docs/architecture.md §8: every member must have authorised this purpose and these categories before anything
-        about them is fetched. Fail closed: a refusal is audited and ends the request."""
+        jti_claim: JtiClaim | None,
+        now: datetime,
+        registry_day: date | None,
+    ) -> tuple[tuple[str, ...], list[ActiveEnrollment]]:
+        """The checks' one round trip (:mod:`gateway.meanstest.checks`): the replay claim, then docs/architecture.md
+        §8: every member must have authorised this purpose and these categories before anything about them is
+        fetched. Fail closed: a refusal is audited and ends the request. Returns the consent ids relied on and
+        the household's enrollments active on ``registry_day`` (none read when None: a purpose of no registry
+        programme)."""
+        rows = await self._checks.read(
+            jti_claim,
+            subject_refs,
+            grantees_of(requester),
+            enrollments_on=registry_day,
+        )
         try:
-            return tuple(
-                await self._consents.check(
-                    [member.id_number for member in request.household],
-                    purpose=request.purpose,
-                    categories=request.categories,
-                    requester=requester,
-                )
+            consent_ids = covering_consents(
+                subject_refs, rows.grants, purpose=request.purpose, categories=request.categories, at=now
             )
         except ConsentMissing as exc:
             self._metrics.consent_denials.labels(exc.code).inc()
             await self._audit_rejection(requester.member_id, request, exc.code, request_digest, subject_refs)
             raise
+        return consent_ids, rows.enrollments
 
     async def _audit_rejection(
         self,

@@ -9,6 +9,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.models import Base
+from gateway.store.raw import driver_connection
 
 
 async def insert_rows(
@@ -19,8 +20,7 @@ async def insert_rows(
     if not rows:
         return
     if connection.dialect.name == "postgresql":
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None  # a connection checked out of the pool holds its asyncpg connection
+        driver = await driver_connection(connection)
         await driver.copy_records_to_table(table.__tablename__, records=rows, columns=columns)
     else:
         await connection.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gateway.store.database import Database
 from gateway.store.models import Verification
+from gateway.store.raw import driver_connection
 from gateway.store.rows import insert_rows
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,7 @@ async def write_completed(connection: AsyncConnection, items: Sequence[tuple[int
     """Store the reports of completed verifications (one statement for the whole batch)."""
     rows = [row for _, row in items]
     if connection.dialect.name == "postgresql":
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None
-        status = await driver.execute(
+        status = await (await driver_connection(connection)).execute(
             _COMPLETE_PG,
             [row.verification_id for row in rows],
             [row.status for row in rows],

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.auth import Caller
-from gateway.errors import AuditUnavailable, ConsentMissing, NotFound, RoleNotAllowed
+from gateway.envelope import JtiClaim
+from gateway.errors import AuditUnavailable, ConsentMissing, NotFound, Replayed, RoleNotAllowed
 from gateway.sandbox import Sandbox
 from tests.integration.helpers import sandbox_document, scenario_named, verification_request
 
@@ -58,6 +59,38 @@ async def test_run_refuses_and_audits_like_the_interactive_path(sandbox: Sandbox
         await sandbox.hub.verifications.run(
             verification_request(no_consent), member, request_digest=digest_of("batch item 3")
         )
+
+
+async def test_a_jti_is_claimed_once_whether_the_request_is_refused_before_its_checks_or_at_them(
+    sandbox: Sandbox,
+) -> None:
+    """The jti handed over by the opener (issue 12): a replay is refused as a replay, unaudited, whatever else
+    would refuse it; a request refused before its checks uses its jti up too, as when the opener claimed it."""
+    doc = sandbox_document(sandbox)
+    item = scenario_named(sandbox, "clearly_eligible")
+    member = await sandbox.hub.members.get(doc["members"][item["member"]]["id"])
+    auditor = await sandbox.hub.members.get(doc["members"]["auditor"]["id"])
+    service = sandbox.hub.verifications
+    until = datetime.now(UTC) + timedelta(minutes=6)
+
+    async def rejected() -> int:
+        return len(await sandbox.hub.audit.search(types=["verification.rejected"], limit=1000))
+
+    refused_claim = JtiClaim(auditor.member_id, "jti-refused-first", until)
+    with pytest.raises(RoleNotAllowed):
+        await service.run(verification_request(item), auditor, request_digest=digest_of("r1"), jti_claim=refused_claim)
+    before = await rejected()
+    with pytest.raises(Replayed):
+        await service.run(verification_request(item), auditor, request_digest=digest_of("r1"), jti_claim=refused_claim)
+    assert await rejected() == before  # a replay is not audited as a rejection
+
+    accepted_claim = JtiClaim(member.member_id, "jti-accepted-first", until)
+    await service.run(verification_request(item), member, request_digest=digest_of("r2"), jti_claim=accepted_claim)
+    with pytest.raises(Replayed):
+        await service.run(verification_request(item), member, request_digest=digest_of("r2"), jti_claim=accepted_claim)
+    with pytest.raises(Replayed):  # refused as a replay before its role is looked at
+        await service.run(verification_request(item), auditor, request_digest=digest_of("r3"), jti_claim=accepted_claim)
+    assert await rejected() == before
 
 
 async def test_run_needs_a_request_digest(sandbox: Sandbox) -> None:
