@@ -13,8 +13,8 @@ from gateway.console import views as console
 from gateway.context import open_hub
 from gateway.http_limits import HeaderLimits
 from gateway.http_protocol import UpgradeBodyGuard
-from gateway.logs import configure_logging, request_context
-from gateway.metrics import HubMetrics
+from gateway.logs import RequestContext, configure_logging
+from gateway.metrics import HubMetrics, RequestCounter
 from gateway.misuse.service import start_detection
 from gateway.settings import Settings
 
@@ -43,8 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = metrics
-    app.middleware("http")(metrics.count_requests)
-    app.middleware("http")(request_context)
+    app.add_middleware(RequestCounter, metrics=metrics)
+    app.add_middleware(RequestContext)
     app.add_middleware(UpgradeBodyGuard)  # a body dropped by the HTTP server is refused, not misread
     app.add_middleware(HeaderLimits)  # outermost: an oversized head reaches nothing else (gateway/http_limits.py)
     install_problem_handlers(app)

@@ -4,11 +4,8 @@ purposes, statuses and problem codes."""
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own switch to multiprocess mode
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -132,14 +129,31 @@ class HubMetrics:
         self._last_ready = ready
         self.ready.set(float(ready))
 
-    async def count_requests(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """HTTP middleware: one count per response by route template (never the raw path: it could carry
-        an id), 500 for an exception that escaped the handlers."""
+
+
+class RequestCounter:
+    """ASGI middleware: one count of ``hedui_http_requests`` per response, by route template (never the raw
+    path: it could carry an id), 500 for an exception that escaped the handlers. Plain ASGI for the reason
+    given at :class:`gateway.logs.RequestContext`."""
+
+    def __init__(self, app: ASGIApp, metrics: HubMetrics) -> None:
+        self.app = app
+        self._requests = metrics.http_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         status = 500
+
+        async def send_counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, send_counted)
         finally:
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            self.http_requests.labels(request.method, route, str(status)).inc()
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self._requests.labels(scope["method"], route, str(status)).inc()

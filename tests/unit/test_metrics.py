@@ -5,13 +5,13 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from gateway.metrics import HubMetrics
+from gateway.metrics import HubMetrics, RequestCounter
 
 
 async def test_responses_are_counted_by_route_template_and_status() -> None:
     metrics = HubMetrics()
     app = FastAPI()
-    app.middleware("http")(metrics.count_requests)
+    app.add_middleware(RequestCounter, metrics=metrics)
 
     @app.get("/items/{item_id}")
     async def item(item_id: str) -> dict[str, str]:
