@@ -4,6 +4,7 @@ purposes, statuses and problem codes."""
 from __future__ import annotations
 
 import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -128,7 +129,6 @@ class HubMetrics:
             self.readiness_transitions.inc()
         self._last_ready = ready
         self.ready.set(float(ready))
-
 
 
 class RequestCounter:
