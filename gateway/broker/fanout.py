@@ -73,7 +73,7 @@ _BACKOFF_MAX_S = 0.5
 def retry_backoff_s(retry: int) -> float:
     """The pause before retry number ``retry`` (1, 2, ...): 50 ms, 100 ms, ... plus up to 50 ms of jitter, at
     most 0.5 s, so that a short deadline still leaves room for the retry (exponential backoff with jitter)."""
-    return min(_BACKOFF_FIRST_S * 2 ** (retry - 1) + random.uniform(0, _BACKOFF_JITTER_S), _BACKOFF_MAX_S)  # noqa: S311 - jitter, not a secret
+    return min(_BACKOFF_FIRST_S * 2.0 ** (retry - 1) + random.uniform(0, _BACKOFF_JITTER_S), _BACKOFF_MAX_S)  # noqa: S311 - jitter, not a secret
 
 
 class _Source:
