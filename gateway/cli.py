@@ -19,7 +19,7 @@ from gateway.cli_common import console, err_console, print_log_verification
 from gateway.cli_common import fail as _fail
 from gateway.console.cli import console_app
 from gateway.edge.cli import edge_app
-from gateway.errors import HeduiError
+from gateway.errors import ConfigurationError, HeduiError
 from gateway.preflight import config_app, exit_on_configuration_problems, prepare_worker_metrics
 from gateway.report.cli import report_app
 from gateway.restore import audit_checkpoint, audit_consistency
@@ -190,10 +190,18 @@ def members_add(
     replace_keys: Annotated[
         bool, typer.Option(help="Retire the member's keys that are not in this JWKS (end of a key rotation)")
     ] = False,
+    callback_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Where its batches' completion notifications go: https (http only to a loopback host); '' removes it"
+        ),
+    ] = None,
 ) -> None:
     """Register a member (or add keys to it) with its public JWKS; the change is audited (member.changed)."""
-    from gateway.audit import LOG_KEY_FILE, MemberChanged
+    from gateway.audit import LOG_KEY_FILE, AuditLog, LogKey, MemberChanged, log_origin
+    from gateway.envelope import HubKeys
     from gateway.members import MemberRegistry
+    from gateway.members.callback_url import checked_callback_url
     from gateway.settings import Settings
     from gateway.store import Database, migrate
 
@@ -224,14 +232,37 @@ def members_add(
             )
         )
 
+    async def set_callback(url: str | None) -> None:
+        # Its member.changed entry is written in the transaction that changes it: this needs the hub's log key
+        # (checked before anything was written).
+        database = Database(settings.database_url)
+        log = AuditLog(
+            database,
+            log_key=LogKey.load(settings.key_dir, name=log_origin(settings.hub_id)),
+            subject_pepper=HubKeys.load(settings.key_dir).subject_pepper,
+        )
+        try:
+            record = await MemberRegistry(database).set_callback_url(member_id, url, audit=log, actor=settings.hub_id)
+        finally:
+            await log.aclose()
+            await database.dispose()
+        console.print(f"batch callback URL: {record.callback_url or '(none)'}")
+
     changes: list[Any] = []
     try:
+        if callback_url is not None:
+            if callback_url:
+                checked_callback_url(callback_url)
+            if not (settings.key_dir / LOG_KEY_FILE).exists():
+                raise ConfigurationError("--callback-url is audited: run it where the hub's keys are (HEDUI_KEY_DIR)")
         migrate(settings.database_url)
         asyncio.run(run())
         # On a machine that holds the hub's keys the change is audited; a registration tool elsewhere
         # (no log key) only writes the member registry.
         if (settings.key_dir / LOG_KEY_FILE).exists():
             _record_operator_action(settings.key_dir, *changes)
+        if callback_url is not None:
+            asyncio.run(set_callback(callback_url or None))
     except HeduiError as exc:
         raise _fail(exc) from exc
 

@@ -14,14 +14,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
+from joserfc.errors import JoseError
+from joserfc.jwk import Key, KeySet
 
 from gateway import safe_json
 from gateway.auth import CLIENT_ASSERTION_TYPE, client_assertion
+from gateway.batch.callback import CALLBACK_TYPE
 from gateway.envelope import (
     MemoryReplayCache,
     OpenedMessage,
@@ -32,17 +36,22 @@ from gateway.envelope import (
     public_encryption_key,
     seal,
 )
+from gateway.envelope.jwt import audiences, is_token_id, numeric_date, verify_jwt
 from gateway.errors import (
+    ConfigurationError,
     EnvelopeInvalid,
+    Expired,
     HubUnavailable,
     InvalidToken,
     RemoteProblem,
     SignatureInvalid,
+    WrongAudience,
     error_class_for,
     token_error_class_for,
 )
 
 JOSE = "application/jose"
+CLOCK_LEEWAY_S = 60  # seconds of clock skew tolerated between the hub and the member (RFC 7519 §4.1.4)
 
 
 class HubClient:
@@ -160,6 +169,26 @@ class HubClient:
         )
         return opened.body
 
+    async def verify_batch_callback(self, token: str | bytes) -> dict[str, Any]:
+        """The claims of a batch completion notification the hub POSTed to this member's callback URL
+        (docs/batch.md "Completion callback"), after checking signature, type, issuer, audience, expiry and
+        single use (its ``jti``), as for any message of the hub. The hub's JWKS is fetched once more if the
+        signing key is unknown (a rotation), unless it was pinned."""
+        for attempt in range(2):
+            try:
+                claims = verify_batch_callback(
+                    token, await self._hub_keys(), member_id=self.member_id, hub_id=self.hub_id
+                )
+            except SignatureInvalid:
+                if attempt or self._hub_jwks_pinned:
+                    raise
+                self._hub_jwks = None
+                continue
+            expires = datetime.fromtimestamp(claims["exp"], UTC) + timedelta(seconds=CLOCK_LEEWAY_S)
+            await self._replay.remember(self.hub_id, claims["jti"], expires)
+            return claims
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def access_token(self) -> str:
         """A valid access token, fetched (or refreshed 30 s before it expires) from the token endpoint."""
         if self._access_token is None or time.time() > self._token_expires - 30:
@@ -269,6 +298,49 @@ class HubClient:
         if self._hub_jwks is None:
             self._hub_jwks = _json(_expect(await self._call("GET", "/.well-known/jwks.json"), 200))
         return self._hub_jwks
+
+
+def verify_batch_callback(
+    token: str | bytes,
+    hub_jwks: Mapping[str, Any],
+    *,
+    member_id: str,
+    hub_id: str,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Check a batch completion notification (a compact JWS, RFC 7515 §7.1, typed
+    ``hedui-batch-callback+jwt``) against the hub's public JWKS and return its claims: signed by a signing
+    key of ``hub_jwks`` (:class:`SignatureInvalid`), of that type, issued by ``hub_id`` to ``member_id``
+    (:class:`WrongAudience`), not expired (:class:`Expired`; RFC 7519 §4.1.4, with ``CLOCK_LEEWAY_S``) and
+    carrying the batch's id and a final state (:class:`EnvelopeInvalid`). Single use is the caller's to check
+    (``jti``); :meth:`HubClient.verify_batch_callback` does."""
+    try:
+        keys = KeySet.import_key_set({"keys": list(hub_jwks["keys"])})
+    except (JoseError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigurationError("the hub's JWKS cannot be read") from exc
+
+    def key_for(header: dict[str, Any]) -> Key:
+        for key in keys:
+            if key.kid == header.get("kid") and key.get("use") != "enc":  # RFC 7517 §4.2
+                return key
+        raise SignatureInvalid("not signed by a signing key of the hub")
+
+    claims = verify_jwt(token, key_for, typ=CALLBACK_TYPE)
+    if claims.get("iss") != hub_id:
+        raise SignatureInvalid("not issued by the hub")
+    if member_id not in audiences(claims):
+        raise WrongAudience("the notification is addressed to another member")
+    expires, issued = numeric_date(claims.get("exp")), numeric_date(claims.get("iat"))
+    if expires is None or issued is None or not is_token_id(claims.get("jti")):
+        raise EnvelopeInvalid("the notification lacks exp, iat or jti")
+    current = time.time() if now is None else now
+    if current >= expires + CLOCK_LEEWAY_S:
+        raise Expired("the notification has expired")
+    if issued > current + CLOCK_LEEWAY_S:
+        raise EnvelopeInvalid("the notification is issued in the future")
+    if not is_token_id(claims.get("batch_id")) or claims.get("state") not in ("closed", "cancelled"):
+        raise EnvelopeInvalid("the notification names no batch in a final state")
+    return claims
 
 
 def _is_problem(response: httpx.Response) -> bool:

@@ -522,6 +522,14 @@ class BatchNotOpen(Conflict):
     title = "The batch no longer takes items"
 
 
+class CallbackUrlNotAllowed(InvalidInput):
+    """A batch asked for a completion callback the member has no registered URL for, or to a URL outside the
+    member's registered origin; or a callback URL that is not an allowed https (loopback http) URL."""
+
+    code = "callback_url_not_allowed"
+    title = "The callback URL is not the member's registered one"
+
+
 # -- auditor console, misuse detection, printable reports (issue 15) ---------------------------------------
 
 

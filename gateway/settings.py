@@ -93,6 +93,19 @@ class Settings(BaseSettings):
     batch_max_items: int = Field(10_000, ge=1, le=10_000, description="Items per batch submission call")
     batch_max_envelope_bytes: int = Field(33_554_432, description="Largest batch submission envelope accepted")
     batch_workers: int = Field(0, ge=0, description="Items processed concurrently inside the hub process (0: none)")
+    batch_callback_max_attempts: int = Field(
+        8, ge=1, le=50, description="Delivery attempts of a batch completion callback before it is failed"
+    )
+    batch_callback_backoff_s: float = Field(
+        10.0, gt=0, description="Delay after a batch callback's first failed attempt; doubles each time (jittered)"
+    )
+    batch_callback_backoff_max_s: float = Field(3600.0, gt=0, description="Longest delay between callback attempts")
+    batch_callback_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="Total time a batch callback POST may take (connect to answer)"
+    )
+    batch_callback_poll_s: float = Field(
+        2.0, gt=0, description="How often batch workers look for finished batches and due callbacks"
+    )
     redis_url: str | None = Field(
         None, description="Redis for state shared by hub processes (agency quotas); none: per-process state"
     )

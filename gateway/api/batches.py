@@ -45,7 +45,9 @@ def _names_batch(opened: OpenedMessage, batch_id: str) -> None:
 @router.post("", status_code=202, openapi_extra=_ENVELOPE_BODY, response_class=Response)
 async def create_batch(request: Request, caller: VerifyCaller) -> Response:
     """Submit a batch ``{"batch_ref", "purpose", "items": [...], "close": false}`` (up to 10,000 items per
-    call); answers 202 with its status and ``Location``."""
+    call); answers 202 with its status and ``Location``. ``"callback": true`` (or a ``"callback_url"`` on the
+    member's registered callback origin; else 422 ``callback_url_not_allowed``) asks for a signed completion
+    notification (docs/batch.md "Completion callback")."""
     opened = await _opened(request, caller, large=True)
     status = await hub_of(request).batches.service.create(caller, opened.body)
     response = await sealed_reply(request, caller, opened, status, 202)

@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeInt,
+    PositiveInt,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -74,6 +75,7 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9
 """Case, verification, consent and enrollment ids, staff ids, key ids (RFC 7638 thumbprints are base64url,
 so '-' and '_' may come anywhere)."""
 Region = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{5}$")]
+CallbackUrl = Annotated[str, StringConstraints(pattern=r"^https?://[\x21-\x7e]{1,2040}$")]
 Time = Annotated[AwareDatetime, AfterValidator(_utc)]
 SubjectRefs = Annotated[tuple[Digest, ...], Field(min_length=1, max_length=64)]
 Codes = Annotated[tuple[Code, ...], Field(max_length=32)]
@@ -275,24 +277,38 @@ class KeyRotated(_Entry):
 class MemberChanged(_Entry):
     type: Literal["member.changed"] = "member.changed"
     member_id: Member
-    change: Literal["added", "keys_added", "keys_retired", "role_changed", "removed"]
+    change: Literal["added", "keys_added", "keys_retired", "role_changed", "removed", "callback_changed"]
     role: Code | None = None
     region: Region | None = None
     kids: tuple[Identifier, ...] = ()
+    callback_url: CallbackUrl | None = None  # the URL registered by a callback_changed (absent: removed)
     outcome: Literal["applied"] = "applied"
 
 
 class BatchChanged(_Entry):
     """A batch of re-verifications changed state (docs/batch.md); ``item_index`` and ``reason`` (a problem
-    code) for an item that failed outside a verification, e.g. after its last attempt."""
+    code) for an item that failed outside a verification, e.g. after its last attempt. The ``callback_*``
+    changes are its completion notification: requested at creation, then each delivery attempt's outcome
+    (``attempt``, and ``reason``: why it was not accepted)."""
 
     type: Literal["batch.changed"] = "batch.changed"
     batch_id: Identifier
     batch_ref: Identifier
     purpose: Code
-    change: Literal["created", "items_added", "closed", "cancelled", "item_failed"]
+    change: Literal[
+        "created",
+        "items_added",
+        "closed",
+        "cancelled",
+        "item_failed",
+        "callback_requested",
+        "callback_delivered",
+        "callback_attempt_failed",
+        "callback_failed",
+    ]
     item_count: NonNegativeInt | None = None
     item_index: NonNegativeInt | None = None
+    attempt: PositiveInt | None = None
     reason: Code | None = None
     outcome: Literal["applied"] = "applied"
 

@@ -60,9 +60,12 @@ def worker(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        callbacks = asyncio.create_task(hub.batches.callbacks.run(stop), name="batch-callbacks")
         try:
             await Worker(hub.batches.service, hub.batches.queue, concurrency=concurrency).run(stop)
         finally:
+            stop.set()
+            await callbacks
             await hub.aclose()
 
     try:

@@ -73,3 +73,23 @@ class QueueMessage(Base):
     dead_reason: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_queue_messages_ready", "queue", "dead_reason", "available_at"),)
+
+
+class BatchCallback(Base):
+    """The completion notification a batch asked for (docs/batch.md "Completion callback"). ``state``:
+    waiting (the batch is not finished), pending (due at ``next_attempt_at``), delivered, failed. A deliverer
+    claims a pending row by counting an attempt and pushing ``next_attempt_at`` forward by its lease, so no
+    other deliverer sends it meanwhile; the outcome is written only by the holder of that attempt."""
+
+    __tablename__ = "batch_callbacks"
+
+    batch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_batch_callbacks_due", "state", "next_attempt_at"),)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from gateway.audit import AuditLog
 from gateway.auth import PurposeCatalog
+from gateway.batch.callback import CallbackSchedule
+from gateway.batch.delivery import CallbackDeliverer
 from gateway.batch.queue import WorkQueue, open_queue
 from gateway.batch.service import BatchService
 from gateway.batch.worker import Worker
@@ -23,6 +25,7 @@ from gateway.store import Database
 class BatchRuntime:
     service: BatchService
     queue: WorkQueue
+    callbacks: CallbackDeliverer
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _workers: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -59,12 +62,31 @@ class BatchRuntime:
             quotas=settings.agency_quotas,
             limiter=limiter,
         )
-        runtime = cls(service, queue)
+        callbacks = CallbackDeliverer(
+            service,
+            database=database,
+            keys=keys,
+            audit=audit,
+            members=members,
+            hub_id=settings.hub_id,
+            schedule=CallbackSchedule(
+                max_attempts=settings.batch_callback_max_attempts,
+                base_delay_s=settings.batch_callback_backoff_s,
+                max_delay_s=settings.batch_callback_backoff_max_s,
+                timeout_s=settings.batch_callback_timeout_s,
+            ),
+            poll_s=settings.batch_callback_poll_s,
+        )
+        runtime = cls(service, queue, callbacks)
         if settings.batch_workers:
             runtime.start_worker(settings.batch_workers)
         return runtime
 
     def start_worker(self, concurrency: int) -> Worker:
+        """A worker in this process, and with the first one the delivery of completion callbacks: they run
+        where batches are processed (docs/decisions.md)."""
+        if not self._workers:
+            self._workers.append(asyncio.create_task(self.callbacks.run(self._stop), name="batch-callbacks"))
         worker = Worker(self.service, self.queue, concurrency=concurrency)
         self._workers.append(asyncio.create_task(worker.run(self._stop), name="batch-worker"))
         return worker

@@ -35,7 +35,8 @@ from gateway.audit import AuditLog, BatchChanged, VerificationAbandoned
 from gateway.audit.models import AuditEntryRow, AuditSubject
 from gateway.auth import Caller, PurposeCatalog
 from gateway.batch._store import read_connection, write_transaction
-from gateway.batch.models import Batch, BatchItem
+from gateway.batch.callback import batch_callback_url
+from gateway.batch.models import Batch, BatchCallback, BatchItem
 from gateway.batch.queue import WorkQueue
 from gateway.broker.quota import AgencyQuota, Priority, QuotaLimiter
 from gateway.envelope import HubKeys
@@ -116,7 +117,9 @@ class BatchService:
     # -- intake ------------------------------------------------------------------------------------------
 
     async def create(self, caller: Caller, body: Mapping[str, Any]) -> dict[str, Any]:
-        """A new batch from ``{"batch_ref", "purpose", "items": [...], "close": false}``; returns its status."""
+        """A new batch from ``{"batch_ref", "purpose", "items": [...], "close": false}``, optionally with
+        ``"callback": true`` or a ``"callback_url"`` on the member's registered callback origin (its completion
+        notification, gateway/batch/callback.py); returns its status."""
         if caller.role != "local_mis":
             raise RoleNotAllowed("only a local MIS may submit batches")
         batch_ref, purpose = body.get("batch_ref"), body.get("purpose")
@@ -129,6 +132,10 @@ class BatchService:
         )
         items = self._valid_items(caller, purpose, body.get("items"))
         close = body.get("close", False) is True
+        callback_url = None
+        if body.get("callback") is not None or body.get("callback_url") is not None:
+            registered = (await self._members.get(caller.member_id)).callback_url
+            callback_url = batch_callback_url(registered, body.get("callback"), body.get("callback_url"))
         batch_id = str(uuid.uuid4())
         now = datetime.now(UTC)
         async with write_transaction(self._database) as connection:
@@ -151,10 +158,22 @@ class BatchService:
             )
             await self._insert_items(connection, batch_id, 0, items, now)
             changes = ["created", "closed"] if close else ["created"]
+            if callback_url is not None:
+                await connection.execute(
+                    insert(BatchCallback).values(
+                        batch_id=batch_id,
+                        url=callback_url,
+                        state="waiting",
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+                changes.append("callback_requested")
             await self._audit.append_within(
                 connection,
                 *(
-                    _changed(caller.member_id, batch_id, batch_ref, purpose, change, item_count=len(items))
+                    batch_changed(caller.member_id, batch_id, batch_ref, purpose, change, item_count=len(items))
                     for change in changes
                 ),
             )
@@ -180,7 +199,7 @@ class BatchService:
             await self._insert_items(connection, batch.batch_id, first, items, now)
             await self._audit.append_within(
                 connection,
-                _changed(
+                batch_changed(
                     caller.member_id,
                     batch.batch_id,
                     batch.batch_ref,
@@ -233,7 +252,9 @@ class BatchService:
                 count = cancelled.rowcount
             await self._audit.append_within(
                 connection,
-                _changed(caller.member_id, batch.batch_id, batch.batch_ref, batch.purpose, state, item_count=count),
+                batch_changed(
+                    caller.member_id, batch.batch_id, batch.batch_ref, batch.purpose, state, item_count=count
+                ),
             )
 
     def _valid_items(self, caller: Caller, purpose: str, items: Any) -> list[tuple[str, bytes]]:
@@ -352,20 +373,8 @@ class BatchService:
         """Counts by state and by outcome, throughput over the last minute, and the ETA at that rate."""
         batch = await self._batch(caller, batch_id)
         now = now or datetime.now(UTC)
+        tallies = await self.tallies(batch.batch_id)
         async with read_connection(self._database) as connection:
-            groups = (
-                await connection.execute(
-                    select(
-                        BatchItem.state,
-                        BatchItem.outcome,
-                        BatchItem.recommendation,
-                        BatchItem.error_code,
-                        func.count(),
-                    )
-                    .where(BatchItem.batch_id == batch.batch_id)
-                    .group_by(BatchItem.state, BatchItem.outcome, BatchItem.recommendation, BatchItem.error_code)
-                )
-            ).all()
             recent = await connection.scalar(
                 select(func.count()).where(
                     BatchItem.batch_id == batch.batch_id,
@@ -378,6 +387,55 @@ class BatchService:
                     BatchItem.batch_id == batch.batch_id, BatchItem.state.in_(("done", "failed"))
                 )
             )
+            callback = (
+                await connection.execute(
+                    select(BatchCallback.state, BatchCallback.attempts, BatchCallback.last_error).where(
+                        BatchCallback.batch_id == batch.batch_id
+                    )
+                )
+            ).first()
+        states = tallies["counts"]
+        window = _RATE_WINDOW.total_seconds()
+        if first_finished is not None:
+            elapsed = (now - first_finished.replace(tzinfo=first_finished.tzinfo or UTC)).total_seconds()
+            window = min(window, max(elapsed, 1.0))
+        rate = (recent or 0) / window
+        remaining = states["queued"] + states["running"]
+        finished = remaining == 0 and batch.state != "open"
+        status: dict[str, Any] = {
+            "batch_id": batch.batch_id,
+            "batch_ref": batch.batch_ref,
+            "purpose": batch.purpose,
+            "state": batch.state,
+            "finished": finished,
+            "total": batch.item_count,
+            **tallies,
+            "items_per_s": round(rate, 2),
+            "eta_s": round(remaining / rate, 1) if rate > 0 and remaining else (0.0 if not remaining else None),
+            "created_at": _iso(batch.created_at),
+            "throttling": await self._throttling(),
+        }
+        if callback is not None:
+            state, attempts, last_error = callback
+            status["callback"] = {"state": state, "attempts": attempts, "last_error": last_error}
+        return status
+
+    async def tallies(self, batch_id: str) -> dict[str, dict[str, int]]:
+        """A batch's items counted by state (``counts``), outcome, recommendation and error code."""
+        async with read_connection(self._database) as connection:
+            groups = (
+                await connection.execute(
+                    select(
+                        BatchItem.state,
+                        BatchItem.outcome,
+                        BatchItem.recommendation,
+                        BatchItem.error_code,
+                        func.count(),
+                    )
+                    .where(BatchItem.batch_id == batch_id)
+                    .group_by(BatchItem.state, BatchItem.outcome, BatchItem.recommendation, BatchItem.error_code)
+                )
+            ).all()
         states = dict.fromkeys(("queued", "running", "done", "failed", "cancelled"), 0)
         outcomes: dict[str, int] = {}
         recommendations: dict[str, int] = {}
@@ -387,29 +445,7 @@ class BatchService:
             for key, tally in ((outcome, outcomes), (recommendation, recommendations), (error, errors)):
                 if key is not None:
                     tally[key] = tally.get(key, 0) + count
-        window = _RATE_WINDOW.total_seconds()
-        if first_finished is not None:
-            elapsed = (now - first_finished.replace(tzinfo=first_finished.tzinfo or UTC)).total_seconds()
-            window = min(window, max(elapsed, 1.0))
-        rate = (recent or 0) / window
-        remaining = states["queued"] + states["running"]
-        finished = remaining == 0 and batch.state != "open"
-        return {
-            "batch_id": batch.batch_id,
-            "batch_ref": batch.batch_ref,
-            "purpose": batch.purpose,
-            "state": batch.state,
-            "finished": finished,
-            "total": batch.item_count,
-            "counts": states,
-            "outcomes": outcomes,
-            "recommendations": recommendations,
-            "errors": errors,
-            "items_per_s": round(rate, 2),
-            "eta_s": round(remaining / rate, 1) if rate > 0 and remaining else (0.0 if not remaining else None),
-            "created_at": _iso(batch.created_at),
-            "throttling": await self._throttling(),
-        }
+        return {"counts": states, "outcomes": outcomes, "recommendations": recommendations, "errors": errors}
 
     async def _throttling(self) -> dict[str, dict[str, Any]]:
         """Each agency's quota and its use now (shared by every process on Redis); ``saturated`` when batch
@@ -626,13 +662,14 @@ async def _completed_in_log(connection: AsyncConnection, verification_id: str, r
     return any(json.loads(entry).get("verification_id") == verification_id for (entry,) in rows)
 
 
-def _changed(actor: str, batch_id: str, batch_ref: str, purpose: str, change: str, **details: Any) -> BatchChanged:
-    """The ``batch.changed`` entry of one change of a batch (``details``: item_count, item_index, reason)."""
+def batch_changed(actor: str, batch_id: str, batch_ref: str, purpose: str, change: str, **details: Any) -> BatchChanged:
+    """The ``batch.changed`` entry of one change of a batch (``details``: item_count, item_index, attempt,
+    reason); the one constructor of these entries, for intake, items and the completion callback alike."""
     return BatchChanged(actor=actor, batch_id=batch_id, batch_ref=batch_ref, purpose=purpose, change=change, **details)
 
 
 def _item_failed(batch: Batch, index: int, reason: str) -> BatchChanged:
-    return _changed(
+    return batch_changed(
         batch.requester, batch.batch_id, batch.batch_ref, batch.purpose, "item_failed", item_index=index, reason=reason
     )
 

@@ -17,8 +17,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey
 from sqlalchemy import select
 
+from gateway.audit import AuditLog, MemberChanged
 from gateway.errors import Conflict, InvalidInput, NotFound, SignatureInvalid, UnknownMember
 from gateway.ids import MemberId, validate_region
+from gateway.members.callback_url import checked_callback_url
 from gateway.store import Database
 from gateway.store.models import Member, MemberKey
 
@@ -38,6 +40,7 @@ class MemberRecord:
     region: str | None
     name: str
     public_jwks: dict[str, Any]
+    callback_url: str | None = None  # where its batches' completion notifications go (docs/batch.md)
 
 
 def parse_public_jwks(jwks: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -126,6 +129,32 @@ class MemberRegistry:
         self._cache.pop(member_id, None)
         return await self.get(member_id)
 
+    async def set_callback_url(self, member_id: str, url: str | None, *, audit: AuditLog, actor: str) -> MemberRecord:
+        """Register (``None``: remove) the member's batch callback URL, with its ``member.changed`` entry in the
+        same transaction; setting the URL it already has changes and records nothing."""
+        if url is not None:
+            url = checked_callback_url(url)
+        async with self._database.write_session() as session:
+            member = await session.get(Member, str(MemberId.parse(member_id)))
+            if member is None:
+                raise NotFound("no such member")
+            if member.callback_url != url:
+                member.callback_url = url
+                await session.flush()
+                await audit.append_within(
+                    session,
+                    MemberChanged(
+                        actor=actor,
+                        member_id=member.member_id,
+                        change="callback_changed",
+                        role=member.role,
+                        region=member.region,
+                        callback_url=url,
+                    ),
+                )
+        self._cache.pop(member_id, None)
+        return await self.get(member_id)
+
     async def get(self, member_id: str) -> MemberRecord:
         cached = self._cache.get(member_id)
         if cached is not None and cached[0] > time.monotonic():
@@ -171,6 +200,7 @@ def _record(member: Member) -> MemberRecord:
         region=member.region,
         name=member.name,
         public_jwks={"keys": [dict(key.jwk) for key in active]},
+        callback_url=member.callback_url,
     )
 
 

@@ -26,6 +26,8 @@ class Member(Base):
     region: Mapped[str | None] = mapped_column(String(6))
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
+    # Where the member's batch completion notifications go (docs/batch.md "Completion callback").
+    callback_url: Mapped[str | None] = mapped_column(String(2048), default=None)
     keys: Mapped[list[MemberKey]] = relationship(back_populates="member", cascade="all, delete-orphan", lazy="selectin")
 
 
