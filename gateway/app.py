@@ -58,5 +58,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(batches.router)
     app.include_router(console.router)
-    console.mount_static(app)
+    console.install(app)
     return app

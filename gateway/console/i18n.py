@@ -111,6 +111,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "watch_add": ("加入关注名单", "Add to the watch list"),
     "watch_added": ("已加入关注名单。", "Added to the watch list."),
     "error": ("错误", "Error"),
+    "back_to_console": ("返回审计控制台", "Back to the console"),
     "invalid_id_number": ("身份号码无效。", "Invalid resident identity number."),
     "invalid_input": ("输入无效：{detail}", "Invalid input: {detail}"),
 }

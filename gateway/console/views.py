@@ -58,8 +58,22 @@ templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
-def mount_static(app: Any) -> None:
+def problem_page(request: Request, status: int, code: str, title: str, detail: str) -> Response | None:
+    """A browser's view of a problem under /console (``app.state.problem_page``): sign-in required goes to the
+    sign-in page, any other problem is a console page with its status and code; programs (no ``text/html`` in
+    ``Accept``), and every path outside the console, keep the problem document."""
+    if not request.url.path.startswith("/console") or "text/html" not in request.headers.get("accept", ""):
+        return None
+    if code == ConsoleSignInRequired.code:
+        return _redirect("/console/login")
+    # The detail is the hub's own English text (never personal data); the title is shown as the heading.
+    return page(request, "error.html", None, status, status_code=status, code=code, title=title, detail=detail)
+
+
+def install(app: Any) -> None:
+    """The console's static assets, and its pages for problems met while browsing it."""
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
+    app.state.problem_page = problem_page
 
 
 # -- plumbing ------------------------------------------------------------------------------------------

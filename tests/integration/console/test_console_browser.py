@@ -74,6 +74,29 @@ async def test_a_post_without_the_csrf_token_is_refused(sandbox: Sandbox, page: 
     assert accepted.status == 200
 
 
+async def test_problems_met_while_browsing_are_console_pages(sandbox: Sandbox, page: Page) -> None:
+    """A browser gets a console page with the problem's status and code (and the sign-in page when signed
+    out); a program asking the same URL without text/html still gets the RFC 9457 document."""
+    url, _, _ = console_login(sandbox)
+    await page.context.clear_cookies()
+    await page.goto(f"{url}/search")
+    assert page.url.endswith("/console/login")
+    await sign_in(page, sandbox)
+    shown = await page.goto(f"{url}/entries/999999999")
+    assert shown is not None and shown.status == 404
+    assert await page.get_by_test_id("problem-code").inner_text() == "not_found"
+    assert "错误 404" in await page.locator("h1").inner_text()
+    await page.get_by_test_id("problem-back").click()
+    assert page.url.endswith("/console/search")
+    unknown = await page.goto(f"{url}/no-such-page")
+    assert unknown is not None and unknown.status == 404
+    assert await page.get_by_test_id("problem-code").inner_text() == "not_found"
+    program = await page.request.get(f"{url}/entries/999999999", headers={"Accept": "application/json"})
+    assert program.status == 404
+    assert program.headers["content-type"] == "application/problem+json"
+    assert (await program.json())["code"] == "not_found"
+
+
 async def test_repeated_failures_lock_the_account_and_the_lock_is_audited(
     sandbox: Sandbox, context: BrowserContext
 ) -> None:
