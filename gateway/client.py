@@ -129,10 +129,23 @@ class HubClient:
     # -- batches (docs/batch.md) --------------------------------------------------------------------------
 
     async def submit_batch(
-        self, batch_ref: str, purpose: str, items: list[Mapping[str, Any]], *, close: bool = False
+        self,
+        batch_ref: str,
+        purpose: str,
+        items: list[Mapping[str, Any]],
+        *,
+        close: bool = False,
+        callback: bool = False,
+        callback_url: str | None = None,
     ) -> dict[str, Any]:
-        """``POST /v1/batches`` (at most 10,000 items): the new batch's status."""
-        body = {"batch_ref": batch_ref, "purpose": purpose, "items": items, "close": close}
+        """``POST /v1/batches`` (at most 10,000 items): the new batch's status. ``callback`` asks for a signed
+        completion notification to the member's registered callback URL (``callback_url``: another URL on its
+        origin); check it on arrival with :meth:`verify_batch_callback`."""
+        body: dict[str, Any] = {"batch_ref": batch_ref, "purpose": purpose, "items": items, "close": close}
+        if callback:
+            body["callback"] = True
+        if callback_url is not None:
+            body["callback_url"] = callback_url
         return await self.post_envelope("/v1/batches", body)
 
     async def add_batch_items(self, batch_id: str, items: list[Mapping[str, Any]]) -> dict[str, Any]:

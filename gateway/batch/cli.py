@@ -127,6 +127,9 @@ def submit(
     purpose: Annotated[str, typer.Option(help="e.g. dibao.review")],
     batch_ref: Annotated[str | None, typer.Option(help="your reference (default: the file name and time)")] = None,
     skip_invalid: Annotated[bool, typer.Option(help="submit the valid lines even if some are bad")] = False,
+    callback: Annotated[
+        bool, typer.Option(help="a signed completion notification to the member's registered callback URL")
+    ] = False,
     hub_from: HubFrom = None,
     member: Member = "mis",
     hub: HubUrl = None,
@@ -148,7 +151,9 @@ def submit(
 
     async def run() -> str:
         async with _client(hub_from, member, hub, jwks, hub_id) as client:
-            created = await client.submit_batch(reference, purpose, items[:CHUNK], close=len(items) <= CHUNK)
+            created = await client.submit_batch(
+                reference, purpose, items[:CHUNK], close=len(items) <= CHUNK, callback=callback
+            )
             for start in range(CHUNK, len(items), CHUNK):
                 await client.add_batch_items(created["batch_id"], items[start : start + CHUNK])
             if len(items) > CHUNK:

@@ -86,3 +86,54 @@ def test_key_rotation_and_member_changes_are_audited(tmp_path: Path, monkeypatch
         ("member.changed", None, "added"),
     ]
     assert entries[2]["old_kid"] == old_signing
+
+
+def test_members_add_registers_a_callback_url_audited_and_refuses_a_bad_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from sqlalchemy import select
+
+    from gateway.audit.models import AuditEntryRow
+    from gateway.members import MemberRegistry
+    from gateway.store import Database
+
+    key_dir, database_url = tmp_path / "keys", f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
+    monkeypatch.setenv("HEDUI_DATABASE_URL", database_url)
+    monkeypatch.setenv("HEDUI_KEY_DIR", str(key_dir))
+    _, public = generate_member_jwks()
+    (tmp_path / "m.json").write_text(json.dumps(public))
+    member = "CN/GOV/11110101MB12345677/dibao-mis"
+    add = ["members", "add", member, "--role", "local_mis", "--region", "110101", "--jwks", str(tmp_path / "m.json")]
+
+    no_keys = runner.invoke(app, [*add, "--callback-url", "https://mis.example.org/hedui"])
+    assert no_keys.exit_code == 1 and "configuration_error" in no_keys.output  # it could not be audited
+    assert runner.invoke(app, ["keys", "init"]).exit_code == 0
+    plain_http = runner.invoke(app, [*add, "--callback-url", "http://mis.example.org/hedui"])
+    assert plain_http.exit_code == 1 and "callback_url_not_allowed" in plain_http.output
+    added = runner.invoke(app, [*add, "--callback-url", "https://mis.example.org/hedui"])
+    assert added.exit_code == 0, added.output
+    assert "https://mis.example.org/hedui" in added.output
+
+    async def stored() -> tuple[str | None, list[tuple[str, str | None]]]:
+        database = Database(database_url)
+        try:
+            async with database.engine.connect() as connection:
+                rows = await connection.execute(
+                    select(AuditEntryRow.entry)
+                    .where(AuditEntryRow.entry_type == "member.changed")
+                    .order_by(AuditEntryRow.leaf_index)
+                )
+                entries = [json.loads(entry) for (entry,) in rows]
+            record = await MemberRegistry(database).get(member)
+            return record.callback_url, [(e["change"], e.get("callback_url")) for e in entries]
+        finally:
+            await database.dispose()
+
+    url, changes = asyncio.run(stored())
+    assert url == "https://mis.example.org/hedui"
+    assert changes[-2:] == [("added", None), ("callback_changed", "https://mis.example.org/hedui")]
+    assert runner.invoke(app, [*add, "--callback-url", ""]).exit_code == 0  # '' removes it
+    url, changes = asyncio.run(stored())
+    assert url is None and changes[-1] == ("callback_changed", None)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
 
 from gateway.batch.sample import enrolled_households, review_request
 from gateway.client import HubClient
 from gateway.consent.seed import register_household_consents
-from gateway.errors import BatchItemsInvalid, BatchNotOpen, NotFound
+from gateway.errors import BatchItemsInvalid, BatchNotOpen, CallbackUrlNotAllowed, NotFound, Replayed
 from gateway.sandbox import SANDBOX_MEMBERS, Sandbox
 from tests.integration.batch.conftest import all_results, sample_items, wait_until_finished
 
@@ -119,3 +121,46 @@ async def test_another_member_cannot_see_a_batch(
             await other.batch_results(created["batch_id"])
         with pytest.raises(NotFound):
             await other.cancel_batch(created["batch_id"])
+
+
+async def test_a_batch_asking_for_a_callback_notifies_the_member_when_it_finishes(
+    client: HubClient, sandbox: Sandbox, review_items: list[dict[str, Any]]
+) -> None:
+    received: list[str] = []
+    arrived = asyncio.Event()
+    app = web.Application()
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.text())
+        arrived.set()
+        return web.Response(status=204)
+
+    app.router.add_post("/hedui/batches", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    hub = sandbox.hub
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/hedui/batches"
+        await hub.members.set_callback_url(client.member_id, url, audit=hub.audit, actor=hub.settings.hub_id)
+        with pytest.raises(CallbackUrlNotAllowed):  # the member's origin only
+            await client.submit_batch(batch_ref(), "dibao.review", review_items[:2], callback_url="https://x.example/")
+        created = await client.submit_batch(batch_ref(), "dibao.review", review_items[:2], close=True, callback=True)
+
+        status = await wait_until_finished(client, created["batch_id"])
+        # The in-process deliverer looks every HEDUI_BATCH_CALLBACK_POLL_S (2 s); the bound is generous.
+        await asyncio.wait_for(arrived.wait(), 30.0)
+        await asyncio.sleep(0.5)  # a second notification would arrive now
+    finally:
+        await hub.members.set_callback_url(client.member_id, None, audit=hub.audit, actor=hub.settings.hub_id)
+        await runner.cleanup()
+
+    [token] = received
+    claims = await client.verify_batch_callback(token)
+    assert claims["batch_id"] == created["batch_id"] and claims["state"] == "closed"
+    assert claims["counts"] == status["counts"] and claims["total"] == 2
+    with pytest.raises(Replayed):
+        await client.verify_batch_callback(token)  # single use, as every message of the hub
+    assert len(await all_results(client, created["batch_id"])) == 2  # the results come through the API
+    assert (await client.batch_status(created["batch_id"]))["callback"]["state"] == "delivered"
