@@ -11,6 +11,8 @@ Two layers, because neither alone is enough:
 * :class:`HeaderLimits`, an ASGI middleware of the app, applies the same numbers to whatever server runs it
   (h11 after an upgrade hand-over, another ASGI server, tests through ``httpx.ASGITransport``), and answers
   with the RFC 9457 problem ``request_headers_too_large``.
+* After an upgrade hand-over, h11 (:class:`LimitedH11Protocol`) buffers a head up to :data:`MAX_HEAD_BYTES`
+  and answers a longer one with the same 431 problem (plain h11 would answer 400).
 
 The numbers follow common servers (Apache ``LimitRequestFields 100``, ``LimitRequestFieldSize 8190``); the
 hub's largest legitimate field, a bearer token or a 0.1 client's ``Hedui-Envelope``, is a few kilobytes.
@@ -22,10 +24,11 @@ import asyncio
 import json
 from typing import Any
 
+import h11
 from uvicorn._types import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from gateway.errors import HeadersTooLarge, HeduiError, UriTooLong
-from gateway.http_protocol import HubHttpProtocol
+from gateway.http_protocol import HubHttpProtocol, UpgradeIgnoringH11Protocol
 
 MAX_HEADER_FIELDS = 100
 MAX_FIELD_BYTES = 8_190
@@ -68,12 +71,53 @@ def head_problem(headers: list[tuple[bytes, bytes]], target_bytes: int = 0) -> H
     return None
 
 
+class _BoundedConnection(h11.Connection):
+    """h11's server connection, remembering the status h11 suggests for the request it could not read."""
+
+    refused_status: int | None = None
+
+    def next_event(self) -> Any:
+        try:
+            return super().next_event()
+        except h11.RemoteProtocolError as exc:
+            self.refused_status = exc.error_status_hint
+            raise
+
+
+class LimitedH11Protocol(UpgradeIgnoringH11Protocol):
+    """h11 after an upgrade hand-over, with the head bounded at :data:`MAX_HEAD_BYTES` and answered with the
+    431 problem past it (h11 stops buffering there: its ``max_incomplete_event_size``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn = _BoundedConnection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+
+    def send_400_response(self, msg: str) -> None:
+        if not isinstance(self.conn, _BoundedConnection) or self.conn.refused_status != 431:
+            super().send_400_response(msg)
+            return
+        refusal = HeadersTooLarge(f"the request head may be at most {MAX_HEAD_BYTES} bytes")
+        self.logger.warning("request head refused: %s", refusal.detail)
+        body = _problem_body(refusal)
+        headers = [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode("ascii")),
+            (b"connection", b"close"),
+        ]
+        # RFC 9112 §9.6 / h11: after a RemoteProtocolError a response may still be sent, then the connection ends.
+        for event in (h11.Response(status_code=431, headers=headers), h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
+
+
 class _HeadTooLarge(Exception):
     """Raised inside an httptools callback to stop the parser; the protocol then answers 431."""
 
 
 class LimitedHttpProtocol(HubHttpProtocol):
     """The hub's httptools protocol with the request head bounded while it streams in."""
+
+    h11_protocol_class = LimitedH11Protocol
 
     _in_head = False
     _head_bytes = 0

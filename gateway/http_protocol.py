@@ -38,7 +38,7 @@ _log = logging.getLogger("hedui.http")
 _CONTENT_LENGTH = re.compile(rb"[0-9]{1,18}")  # RFC 9110 §8.6: 1*DIGIT (ASCII)
 
 
-class _IgnoringUpgradeH11Protocol(H11Protocol):
+class UpgradeIgnoringH11Protocol(H11Protocol):
     """h11 answers an upgrade request in HTTP/1.1 (RFC 9110 §7.8); the hub expects these, so no warning."""
 
     def _unsupported_upgrade_warning(self) -> None:
@@ -49,6 +49,8 @@ class HubHttpProtocol(HttpToolsProtocol):
     """httptools, with non-WebSocket upgrade requests handed to h11 with their body intact."""
 
     _hand_over = False
+    # What serves a connection after the hand-over (gateway.http_limits bounds its request heads too).
+    h11_protocol_class: type[H11Protocol] = UpgradeIgnoringH11Protocol
 
     def _is_foreign_upgrade(self) -> bool:
         return bool(self.parser.should_upgrade()) and not self._should_upgrade()
@@ -93,9 +95,7 @@ class HubHttpProtocol(HttpToolsProtocol):
         for name, value in self.headers:
             head += [name, b": ", value, b"\r\n"]
         head.append(b"\r\n")
-        protocol = _IgnoringUpgradeH11Protocol(
-            config=self.config, server_state=self.server_state, app_state=self.app_state
-        )
+        protocol = self.h11_protocol_class(config=self.config, server_state=self.server_state, app_state=self.app_state)
         protocol.connection_made(self.transport)
         self.transport.set_protocol(protocol)
         protocol.data_received(b"".join(head) + rest)

@@ -114,3 +114,27 @@ async def test_the_asgi_middleware_applies_the_same_limits() -> None:
         assert refused.status_code == 431
         assert refused.headers["content-type"] == "application/problem+json"
         assert refused.json()["code"] == "request_headers_too_large"
+
+
+async def test_after_an_h2c_hand_over_an_oversized_head_still_gets_431(port: int) -> None:
+    """The first request offers h2c, so h11 serves the connection from then on (gateway/http_protocol.py); the
+    next request on it, with a head past the limit, gets the same 431 problem as on httptools."""
+    upgrade = b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAEAAEAAAAIAAAABAAMAAABkAAQBAAAAAAUAAEAA"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request([upgrade], body=b"z" * 10))
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        assert head.startswith(b"HTTP/1.1 200")
+        length = next(int(f.split(b":")[1]) for f in head.split(b"\r\n") if f.lower().startswith(b"content-length"))
+        assert json.loads(await reader.readexactly(length)) == {"headers": 5, "body": 10}
+        writer.write(
+            b"GET / HTTP/1.1\r\nHost: hub\r\n" + b"".join(b"X-F%d: %s\r\n" % (i, b"v" * 8000) for i in range(9))
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        assert head.startswith(b"HTTP/1.1 431")
+        length = next(int(f.split(b":")[1]) for f in head.split(b"\r\n") if f.lower().startswith(b"content-length"))
+        assert json.loads(await reader.readexactly(length))["code"] == "request_headers_too_large"
+    finally:
+        writer.close()
