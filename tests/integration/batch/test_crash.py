@@ -11,12 +11,15 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from sqlalchemy import select, update
 
 from adapters.testkit.faults import FaultSettings
@@ -24,7 +27,7 @@ from gateway.audit import verify_log
 from gateway.auth import Caller
 from gateway.batch import BatchService, DatabaseQueue, NatsQueue, Worker
 from gateway.batch.cli import spawn_workers
-from gateway.batch.models import BatchItem
+from gateway.batch.models import BatchCallback, BatchItem
 from gateway.batch.sample import enrolled_households, review_request
 from gateway.client import HubClient
 from gateway.consent.seed import register_household_consents
@@ -255,3 +258,65 @@ async def test_a_poison_item_fails_after_the_configured_attempts_and_the_rest_co
         if e.entry["type"] == "batch.changed" and e.entry["change"] == "item_failed"
     ]
     assert [(f["item_index"], f["reason"]) for f in failures] == [(2, "max_attempts")]
+
+
+async def test_kill_9_of_the_worker_delivering_a_callback_mid_backoff_then_a_new_one_resumes(
+    database_box: Sandbox, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    box = database_box
+    arrivals: list[tuple[float, str]] = []
+    app = web.Application()
+
+    async def hook(request: web.Request) -> web.Response:
+        arrivals.append((time.time(), await request.text()))
+        return web.Response(status=503 if len(arrivals) == 1 else 204)  # the first attempt fails
+
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    await box.hub.members.set_callback_url(MIS, url, audit=box.hub.audit, actor=box.hub.settings.hub_id)
+    environment = {
+        **box.worker_environment(),
+        "HEDUI_BATCH_CALLBACK_BACKOFF_S": "4",
+        "HEDUI_BATCH_CALLBACK_BACKOFF_MAX_S": "4",  # the retry is due 2-4 s after the first attempt
+        "HEDUI_BATCH_CALLBACK_POLL_S": "0.2",
+    }
+
+    async def callback_row() -> BatchCallback | None:
+        async with box.hub.database.session() as session:
+            return await session.get(BatchCallback, batch_id, populate_existing=True)
+
+    try:
+        items = await review_items(box, 3)
+        async with HubClient.from_sandbox(box.sandbox_json) as client:
+            created = await client.submit_batch(
+                f"cb-{uuid.uuid4().hex[:8]}", "dibao.review", items, close=True, callback=True
+            )
+            batch_id = created["batch_id"]
+            first = spawn(processes, environment, "worker", "--concurrency", "2")
+
+            async def first_attempt_recorded() -> bool:
+                row = await callback_row()
+                return row is not None and row.last_error == "http_503"
+
+            await until(first_attempt_recorded)
+            os.kill(first, signal.SIGKILL)  # mid-backoff: only the database knows the schedule
+            pending = await callback_row()
+            assert pending is not None and (pending.state, pending.attempts) == ("pending", 1)
+            due = pending.next_attempt_at.replace(tzinfo=pending.next_attempt_at.tzinfo or UTC).timestamp()
+
+            spawn(processes, environment, "worker", "--concurrency", "2")
+
+            async def delivered() -> bool:
+                row = await callback_row()
+                return row is not None and row.state == "delivered"
+
+            await until(delivered, bound_s=60.0)
+            assert len(arrivals) == 2, "sent once per attempt, never twice"
+            assert arrivals[1][0] >= due - 0.5, "the new process kept the backoff of the killed one"
+            claims = await client.verify_batch_callback(arrivals[1][1])
+            assert (claims["batch_id"], claims["attempt"], claims["counts"]["done"]) == (batch_id, 2, 3)
+    finally:
+        await runner.cleanup()
