@@ -30,7 +30,7 @@ from gateway.batch.models import Batch, BatchCallback, BatchItem
 from gateway.batch.service import BatchService, batch_changed
 from gateway.envelope import HubKeys
 from gateway.envelope.jwt import sign_jwt
-from gateway.errors import CallbackUrlNotAllowed, HeduiError, NotFound
+from gateway.errors import CallbackUrlNotAllowed, NotFound
 from gateway.members import MemberRegistry
 from gateway.members.callback_url import callback_origin
 from gateway.store import Database
@@ -81,8 +81,8 @@ class CallbackDeliverer:
             while not stop.is_set():
                 try:
                     await self.run_once()
-                except HeduiError as exc:  # the database: the rows stay, the next round retries
-                    log.warning("batch callbacks: %s; retrying", exc.code)
+                except Exception as exc:  # the database, say: the rows stay, the next round retries
+                    log.warning("batch callbacks: %s; retrying", getattr(exc, "code", type(exc).__name__))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._poll)
         finally:
@@ -154,7 +154,12 @@ class CallbackDeliverer:
             async with read_connection(self._database) as connection:
                 row = (await connection.execute(select(Batch).where(Batch.batch_id == claimed.batch_id))).one()
             batch = Batch(**row._asdict())
-            error = await self._refusal(batch, claimed.url)
+            if claimed.attempt > self.schedule.max_attempts:
+                # The holder of the last attempt died before recording it (its lease ended): as the work
+                # queue does with an exhausted delivery, it ends here, unsent.
+                error: str | None = "max_attempts"
+            else:
+                error = await self._refusal(batch, claimed.url)
             if error is None:
                 claims = callback_claims(
                     hub_id=self._hub_id,
@@ -167,10 +172,15 @@ class CallbackDeliverer:
                 error = await self._post(claimed.url, token)
                 final = error is None or claimed.attempt >= self.schedule.max_attempts
             else:
-                final = True  # no longer the member's registered origin: never sent
+                final = True  # exhausted, or no longer the member's registered origin: never sent
             await self._record(batch, claimed, error, final=final)
-        except HeduiError as exc:  # the database or the audit log: the lease ends and the row is due again
-            log.warning("batch callback %s attempt %d not recorded (%s)", claimed.batch_id, claimed.attempt, exc.code)
+        except Exception as exc:  # the database, the audit log, anything: the lease ends and the row is due again
+            log.warning(
+                "batch callback %s attempt %d not recorded (%s)",
+                claimed.batch_id,
+                claimed.attempt,
+                getattr(exc, "code", type(exc).__name__),
+            )
 
     async def _refusal(self, batch: Batch, url: str) -> str | None:
         """Why ``url`` may not be sent to now: the member's registration may have changed since the batch

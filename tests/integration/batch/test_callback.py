@@ -11,12 +11,13 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway.audit import AuditLog, LogKey
 from gateway.audit.models import AuditEntryRow
@@ -374,3 +375,31 @@ async def test_registering_a_callback_url_is_audited_with_the_change(hub: Hub) -
         (MIS, "callback_changed", None),
     ]
     assert (await MemberRegistry(hub.database).get(MIS)).callback_url is None
+
+
+async def test_a_last_attempt_whose_deliverer_died_ends_failed_when_its_lease_ends(
+    hub: Hub, receiver: Receiver
+) -> None:
+    await hub.members.set_callback_url(MIS, f"{receiver.base_url}/hook", audit=hub.audit, actor=HUB)
+    batch_id = await finished_batch(hub, "lost", callback=True)
+    schedule = CallbackSchedule(max_attempts=2, base_delay_s=0.05, max_delay_s=0.1, timeout_s=2.0)
+    receiver.failures = 100
+    deliverer = hub.deliverer(schedule)
+    await deliverer.run_once()  # attempt 1, refused
+    assert len(receiver.requests) == 1
+    # As if attempt 2 had been claimed by a process that died before recording it, and its lease ended.
+    async with hub.database.engine.begin() as connection:
+        await connection.execute(
+            update(BatchCallback)
+            .where(BatchCallback.batch_id == batch_id)
+            .values(state="pending", attempts=2, next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+    assert await until_settled(deliverer, hub, batch_id) == "failed"
+
+    assert len(receiver.requests) == 1, "no attempt beyond the configured ones"
+    assert [(e["change"], e.get("attempt"), e.get("reason")) for e in await callback_entries(hub, batch_id)][-1] == (
+        "callback_failed",
+        3,
+        "max_attempts",
+    )
