@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -55,6 +56,7 @@ from gateway.audit.rfc9162 import Node, append_leaves, consistency_plan, fold, i
 from gateway.audit.subject_report import Access, subject_accesses
 from gateway.errors import AuditUnavailable, InvalidInput, NotFound, StoreUnavailable
 from gateway.store import Database
+from gateway.store.raw import autocommit_driver
 from gateway.store.rows import insert_rows
 
 log = logging.getLogger(__name__)
@@ -112,9 +114,30 @@ class SubjectAccessReport:
         }
 
 
-AlongsideWriter = Callable[[AsyncConnection, Sequence[tuple[int, Any]]], Awaitable[None]]
-"""Writes rows that must commit with their entries. Called once per transaction with the connection and, for
-every append that staged a payload for it, the leaf index of that append's first entry and the payload."""
+@dataclass(frozen=True, slots=True)
+class UnnestStatement:
+    """A writer's rows as one data-modifying statement of the log's single-statement commit on PostgreSQL.
+
+    ``statement`` spells its ``arity`` array parameters ``{0}``, ``{1}``, ... and the condition that the
+    commit's sequencer bump succeeded ``{appended}`` (its rows must depend on it: without the bump nothing of
+    the commit may be written); it ends in ``RETURNING 1`` so the commit can count its rows. ``arrays`` turns
+    the staged items into the parameters, in order; ``counted`` (optional) hears how many rows it wrote."""
+
+    statement: str
+    arity: int
+    arrays: Callable[[Sequence[tuple[int, Any]]], Sequence[list[Any]]]
+    counted: Callable[[Sequence[tuple[int, Any]], int], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlongsideWriter:
+    """Writes rows that must commit with their entries. ``write`` is called once per transaction with the
+    connection and, for every append that staged a payload for it, the leaf index of that append's first entry
+    and the payload; ``unnest``, when given, is the same write as a statement the PostgreSQL single-statement
+    commit can fold in (without it, batches that stage for this writer take the transaction path)."""
+
+    write: Callable[[AsyncConnection, Sequence[tuple[int, Any]]], Awaitable[None]]
+    unnest: UnnestStatement | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +339,59 @@ class AuditLog:
             await self._checkpoint_quietly()
 
     async def _commit(self, batch: Sequence[_Pending]) -> int:
+        if self._size >= 0 and not self._database.is_sqlite:
+            start = await self._commit_in_one_statement(batch)
+            if start is not None:
+                return start
+        return await self._commit_in_transaction(batch)
+
+    async def _commit_in_one_statement(self, batch: Sequence[_Pending]) -> int | None:
+        """PostgreSQL, when this process wrote the last batch (its cached size and border are current): the
+        whole batch as one statement, in one round trip. The sequencer is bumped only from the size this
+        process last committed (``WHERE tree_size = $expected``); entries, subject index, node hashes and the
+        writers' rows are written only if that bump happened (data-modifying CTEs, RFC 9162 §2.1 hashes
+        computed here from the cached border), and the statement commits by itself. None when another process
+        (or a transaction of :meth:`append_within`) appended meanwhile: then nothing was written, and the
+        transaction path reads the current border and commits the batch."""
+        staged = _staged(batch, self._size)
+        writers = tuple(staged)
+        if any(writer.unnest is None for writer in writers):
+            return None
+        entries = [prepared for pending in batch for prepared in pending.entries]
+        start = self._size
+        completed, new_frontier = append_leaves(self._frontier, [leaf_hash(prepared.entry) for prepared in entries])
+        leaves = range(start, start + len(entries))
+        parameters: list[Any] = [
+            len(entries),
+            start,
+            list(leaves),
+            [prepared.entry for prepared in entries],
+            *(list(column) for column in zip(*(prepared.columns for prepared in entries), strict=True)),
+            [ref for prepared in entries for ref in prepared.subject_refs],
+            [leaf for leaf, prepared in zip(leaves, entries, strict=True) for _ in prepared.subject_refs],
+            [node.level for node, _ in completed],
+            [node.index for node, _ in completed],
+            [value for _, value in completed],
+        ]
+        for writer in writers:
+            unnest = writer.unnest
+            assert unnest is not None
+            parameters.extend(unnest.arrays(staged[writer]))
+        async with autocommit_driver(self._database) as driver:
+            row = await driver.fetchrow(_one_statement(writers), *parameters)
+        assert row is not None  # the statement always returns its one row
+        if row["tree_size"] is None:
+            log.debug("another process appended to the audit log: committing this batch in a transaction")
+            return None
+        for number, writer in enumerate(writers):
+            unnest = writer.unnest
+            assert unnest is not None
+            if unnest.counted is not None:
+                unnest.counted(staged[writer], row[f"w{number}"])
+        self._size, self._frontier = start + len(entries), new_frontier
+        return start
+
+    async def _commit_in_transaction(self, batch: Sequence[_Pending]) -> int:
         async with self._database.engine.begin() as connection:
             if connection.dialect.name == "sqlite":
                 # Take SQLite's write lock at BEGIN, waiting under busy_timeout: a deferred transaction can
@@ -324,15 +400,8 @@ class AuditLog:
             start, size, new_frontier = await self._write(
                 connection, [prepared for pending in batch for prepared in pending.entries]
             )
-            staged: dict[AlongsideWriter, list[tuple[int, Any]]] = {}
-            first = start
-            for pending in batch:
-                if pending.alongside is not None:
-                    writer, payload = pending.alongside
-                    staged.setdefault(writer, []).append((first, payload))
-                first += len(pending.entries)
-            for writer, items in staged.items():
-                await writer(connection, items)
+            for writer, items in _staged(batch, start).items():
+                await writer.write(connection, items)
         self._size, self._frontier = size, new_frontier
         return start
 
@@ -614,3 +683,52 @@ async def _checkpoint_at(connection: AsyncConnection, size: int) -> StoredCheckp
     # SQLite returns stored times without their offset; every stored time is UTC.
     signed_at = row.signed_at if row.signed_at.tzinfo else row.signed_at.replace(tzinfo=UTC)
     return StoredCheckpoint(row.tree_size, bytes(row.root_hash), signed_at.astimezone(UTC), row.note)
+
+
+def _staged(batch: Sequence[_Pending], start: int) -> dict[AlongsideWriter, list[tuple[int, Any]]]:
+    """The batch's payloads by writer, each with the leaf index of its append's first entry."""
+    staged: dict[AlongsideWriter, list[tuple[int, Any]]] = {}
+    first = start
+    for pending in batch:
+        if pending.alongside is not None:
+            writer, payload = pending.alongside
+            staged.setdefault(writer, []).append((first, payload))
+        first += len(pending.entries)
+    return staged
+
+
+_APPEND_IN_ONE_STATEMENT = """
+WITH appended AS (
+    UPDATE audit_sequencer SET tree_size = tree_size + $1 WHERE id = 1 AND tree_size = $2 RETURNING tree_size
+), entries AS (
+    INSERT INTO audit_entries (leaf_index, entry, entry_type, logged_at, actor, purpose)
+    SELECT u.* FROM unnest($3::bigint[], $4::bytea[], $5::varchar[], $6::timestamptz[], $7::varchar[], $8::varchar[])
+        AS u WHERE EXISTS (SELECT 1 FROM appended)
+), subjects AS (
+    INSERT INTO audit_subjects (subject_ref, leaf_index)
+    SELECT u.* FROM unnest($9::varchar[], $10::bigint[]) AS u WHERE EXISTS (SELECT 1 FROM appended)
+), nodes AS (
+    INSERT INTO audit_nodes (level, "index", hash)
+    SELECT u.* FROM unnest($11::smallint[], $12::bigint[], $13::bytea[]) AS u WHERE EXISTS (SELECT 1 FROM appended)
+)"""
+_APPEND_PARAMETERS = 13
+
+
+@functools.cache
+def _one_statement(writers: tuple[AlongsideWriter, ...]) -> str:
+    """The single-statement commit with these writers' statements (one text per combination: asyncpg
+    prepares each once per connection). Every data-modifying CTE runs whether or not the final SELECT reads
+    it (PostgreSQL §7.8.4); each is conditional on ``appended``."""
+    parts = [_APPEND_IN_ONE_STATEMENT]
+    counts = []
+    next_parameter = _APPEND_PARAMETERS + 1
+    for number, writer in enumerate(writers):
+        unnest = writer.unnest
+        assert unnest is not None
+        placeholders = [f"${next_parameter + offset}" for offset in range(unnest.arity)]
+        next_parameter += unnest.arity
+        statement = unnest.statement.format(*placeholders, appended="EXISTS (SELECT 1 FROM appended)")
+        parts.append(f", w{number} AS ({statement})")
+        counts.append(f", (SELECT count(*) FROM w{number}) AS w{number}")  # noqa: S608 (constants and numbers only)
+    final = "\nSELECT (SELECT tree_size FROM appended) AS tree_size"
+    return "".join(parts) + final + "".join(counts)

@@ -28,7 +28,7 @@ from gateway.errors import Replayed
 from gateway.registry.duplicates import ActiveEnrollment
 from gateway.registry.models import Enrollment
 from gateway.store import Database
-from gateway.store.raw import driver_connection
+from gateway.store.raw import autocommit_driver
 
 _CLAIMED = """
 WITH claimed AS (
@@ -93,8 +93,7 @@ class VerificationChecks:
             return await self._read_core(claim, refs, list(grantees), registry_refs, day)
         if claim is not None:
             await self._replay.purge_if_due()
-        async with self._database.autocommit() as connection:
-            driver = await driver_connection(connection)
+        async with autocommit_driver(self._database) as driver:
             if claim is None:
                 row = await driver.fetchrow(_CHECK_PG, refs, list(grantees), registry_refs, day)
             else:

@@ -5,9 +5,15 @@ statement cache); the connection stays in SQLAlchemy's pool, so the pool's size 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.errors import StoreUnavailable
+from gateway.store.database import Database
 
 
 async def driver_connection(connection: AsyncConnection) -> Any:
@@ -16,3 +22,18 @@ async def driver_connection(connection: AsyncConnection) -> Any:
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None  # a connection checked out of the pool holds its asyncpg connection
     return driver
+
+
+@asynccontextmanager
+async def autocommit_driver(database: Database) -> AsyncIterator[Any]:
+    """A pooled asyncpg connection on which every statement is its own transaction (one round trip each).
+    Failures surface as :class:`StoreUnavailable`, as through SQLAlchemy; a connection that failed below
+    SQL (closed, broken) is discarded instead of going back to the pool."""
+    async with database.autocommit() as connection:
+        try:
+            yield await driver_connection(connection)
+        except asyncpg.PostgresError as exc:
+            raise StoreUnavailable("the database did not complete the operation") from exc
+        except (asyncpg.InterfaceError, OSError) as exc:
+            await connection.invalidate()
+            raise StoreUnavailable("the database did not complete the operation") from exc
