@@ -8,7 +8,9 @@ would not.
 
 prints one JSON line ``{"agencies": {name: url}, "pid": ...}`` once every agency accepts connections, then
 reads JSON lines on standard input: ``{"latency_ms": 50}`` sets the injected latency of every agency
-(``{"latency_ms": 50, "agency": "tax"}`` of one) and is answered with ``{"ok": true}``. End of input stops it.
+(``{"latency_ms": 50, "agency": "tax"}`` of one) and is answered with ``{"ok": true}``; ``{"counts": true}``
+is answered with ``{"ok": true, "requests": {name: requests served so far}}`` (what a quota counts, read by
+bench/batch.py). End of input stops it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ async def _serve(households: int, seed: int, as_of: date) -> None:
         print(json.dumps({"agencies": {n: a.url for n, a in agencies.items()}, "pid": os.getpid()}), flush=True)
         while line := await asyncio.to_thread(sys.stdin.readline):
             command = json.loads(line)
+            if command.get("counts"):
+                requests = {name: agency.faults.total_requests for name, agency in agencies.items()}
+                print(json.dumps({"ok": True, "requests": requests}), flush=True)
+                continue
             names = [command["agency"]] if "agency" in command else list(agencies)
             for name in names:
                 agencies[name].faults.settings.latency_ms = float(command["latency_ms"])

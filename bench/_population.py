@@ -48,9 +48,12 @@ def request_body(household: Household, index: int) -> dict[str, Any]:
     }
 
 
-def consent_registrations(households: Sequence[Household], grantee: str) -> list[ConsentRegistration]:
-    """One signed 授权书 per household (docs/architecture.md §8): a consent for every member, for the benchmark's
-    purpose and categories, granted to ``grantee``; an adult of the household signs as guardian for each minor."""
+def consent_registrations(
+    households: Sequence[Household], grantee: str, purposes: Sequence[str] = (PURPOSE,)
+) -> list[ConsentRegistration]:
+    """One signed 授权书 per household (docs/architecture.md §8): a consent for every member, for ``purposes``
+    (the benchmark's by default) and its categories, granted to ``grantee``; an adult of the household signs as
+    guardian for each minor."""
     now = datetime.now(UTC)
     today = now.astimezone(CHINA_STANDARD_TIME).date()
     registrations = []
@@ -66,7 +69,7 @@ def consent_registrations(households: Sequence[Household], grantee: str) -> list
                 ConsentRegistration(
                     id_number=person.id_number,
                     grantee=grantee,
-                    purposes=[PURPOSE],
+                    purposes=list(purposes),
                     categories=list(CATEGORIES),
                     collection_method="guardian" if minor else "signed_form",
                     evidence=evidence,

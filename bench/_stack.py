@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.testkit.population import Household
-from bench._population import POPULATION_SEED, bench_households, consent_registrations
+from bench._population import POPULATION_SEED, PURPOSE, bench_households, consent_registrations
 from bench.harness import LoadResult, drive
 from gateway.audit import AuditLog, LogKey, log_origin
 from gateway.consent import ConsentService
@@ -159,6 +159,15 @@ class AgencyProcess:
         if not json.loads(await self._process.stdout.readline()).get("ok"):
             raise RuntimeError("the agency process refused the latency setting")
 
+    async def request_counts(self) -> dict[str, int]:
+        """Requests each agency has served so far (health checks left out)."""
+        assert self._process.stdin is not None
+        assert self._process.stdout is not None
+        self._process.stdin.write(b'{"counts": true}\n')
+        await self._process.stdin.drain()
+        answer = json.loads(await self._process.stdout.readline())
+        return {str(name): int(count) for name, count in answer["requests"].items()}
+
     async def stop(self) -> None:
         if self._process.stdin is not None:
             self._process.stdin.close()  # end of input: the agencies shut down cleanly
@@ -180,10 +189,15 @@ class HubSetup:
 
 
 async def prepare_hub(
-    directory: Path, database_url: str, agencies: Mapping[str, str], households: Sequence[Household]
+    directory: Path,
+    database_url: str,
+    agencies: Mapping[str, str],
+    households: Sequence[Household],
+    purposes: Sequence[str] = (PURPOSE,),
 ) -> HubSetup:
-    """Keys, migrated schema, the sandbox's local MIS member and the consents of ``households`` granted to
-    it, all before any hub process starts (so that several uvicorn workers never race to migrate)."""
+    """Keys, migrated schema, the sandbox's local MIS member and the consents of ``households`` for
+    ``purposes`` granted to it, all before any hub process starts (so that several uvicorn workers never race
+    to migrate)."""
     keys = init_hub_key_dir(directory / "keys")
     await migrate_async(database_url)
     member = SANDBOX_MEMBERS["mis"]
@@ -200,7 +214,7 @@ async def prepare_hub(
         )
         try:
             consents = ConsentService(database, keys, hub_id=DEFAULT_HUB_ID, audit=audit)
-            await consents.register(consent_registrations(households, record.member_id), controller=record)
+            await consents.register(consent_registrations(households, record.member_id, purposes), controller=record)
         finally:
             await audit.aclose()
     finally:

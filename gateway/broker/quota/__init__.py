@@ -13,7 +13,11 @@ The rate limit is a sliding window: in any window of ``window_s`` (1 s) at most 
 requests are admitted, which is what an agency's "N queries per second" means; a token bucket would let
 twice that through across a refill. Concurrency is a set of leases that expire (a crashed process cannot
 keep an agency's slots). ``Priority.BATCH`` requests leave a reserve of the rate and of the slots to
-interactive ones and do not start while an interactive request for the same agency is waiting.
+interactive ones and do not start while an interactive request for the same agency is waiting. Interactive
+requests admitted in the window count against their reserve of the rate, so that batch and interactive
+requests together can use the whole quota (with the reserve held back whatever happened, a front desk
+asking once a second cost the batch one request of every window, and the quota was never used beyond
+``1 - reserve``: 0.83 of an agency granting 6 requests/s).
 """
 
 from __future__ import annotations

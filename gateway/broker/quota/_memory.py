@@ -18,6 +18,7 @@ _MAX_POLL_S = 0.05
 class _AgencyState:
     quota: AgencyQuota
     admitted: deque[float] = field(default_factory=deque)  # admission times inside the window, oldest first
+    interactive: deque[float] = field(default_factory=deque)  # those of interactive requests
     in_flight: int = 0
     interactive_waiting: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -67,12 +68,15 @@ class MemoryQuotaLimiter:
         now = self._clock()
         while state.admitted and state.admitted[0] <= now - quota.window_s:
             state.admitted.popleft()
+        while state.interactive and state.interactive[0] <= now - quota.window_s:
+            state.interactive.popleft()
         rate_cap = quota.window_limit
         slot_cap = quota.concurrency
         if not interactive:
             if state.interactive_waiting:
                 return _MAX_POLL_S
-            rate_cap -= quota.reserve_rate()
+            # Interactive requests in the window have used (part of) their reserve: batch ones may fill the rest.
+            rate_cap -= max(0, quota.reserve_rate() - len(state.interactive))
             slot_cap -= quota.reserve_slots()
         cost = min(cost, rate_cap)  # a request costlier than the window would never fit
         excess = len(state.admitted) + cost - rate_cap
@@ -81,6 +85,8 @@ class MemoryQuotaLimiter:
         if quota.concurrency and state.in_flight >= slot_cap:
             return _MAX_POLL_S
         state.admitted.extend([now] * cost)
+        if interactive:
+            state.interactive.extend([now] * cost)
         state.in_flight += 1
         return None
 

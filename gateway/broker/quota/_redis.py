@@ -10,7 +10,13 @@ disagree about the window. Per agency three sorted sets:
 * ``…:leases``: one member per permit in flight, scored by when its lease expires; a process that dies
   without releasing loses its slots when the lease runs out (``lease_s``, longer than any source deadline);
 * ``…:waiting``: interactive requests waiting, scored by when their registration expires (refreshed each
-  time they look again), which hold back batch requests.
+  time they look again), which hold back batch requests;
+* ``…:interactive``: one member per interactive request admitted, scored like ``…:rate``: interactive requests
+  in the window have used (part of) the reserve batch requests leave them, so batch requests may fill the rest.
+
+The connection pool blocks when all its connections are busy (a request then waits for one; its source
+deadline bounds the wait) instead of failing: redis-py's default pool raises once 100 are in use, which one
+process reaches with 20 verifications of five agencies in flight, and a failed check is a source skipped.
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ from redis.exceptions import RedisError
 from gateway.broker.quota._model import AgencyQuota, Permit, Priority, QuotaUsage
 from gateway.errors import QuotaUnavailable
 
-# KEYS: rate, leases, waiting. ARGV: window_limit, window_ms, concurrency, lease_ms, token, cost, batch (0/1),
-# reserve_rate, reserve_slots, waiter_ttl_ms. Returns {admitted_at_ms, 0} or {-1, wait_ms}.
+# KEYS: rate, leases, waiting, interactive. ARGV: window_limit, window_ms, concurrency, lease_ms, token, cost,
+# batch (0/1), reserve_rate, reserve_slots, waiter_ttl_ms. Returns {admitted_at_ms, 0} or {-1, wait_ms}.
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -36,10 +42,13 @@ local lease, token, cost, batch = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]),
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - window)
 local rate_cap, slot_cap = limit, concurrency
 if batch then
   if redis.call('ZCARD', KEYS[3]) > 0 then return {-1, 5} end
-  rate_cap = limit - tonumber(ARGV[8])
+  local reserve = tonumber(ARGV[8]) - redis.call('ZCARD', KEYS[4])
+  if reserve < 0 then reserve = 0 end
+  rate_cap = limit - reserve
   slot_cap = concurrency - tonumber(ARGV[9])
 end
 if cost > rate_cap then cost = rate_cap end
@@ -59,6 +68,10 @@ end
 if concurrency > 0 and redis.call('ZCARD', KEYS[2]) >= slot_cap then return wait(5) end
 for i = 1, cost do redis.call('ZADD', KEYS[1], now, token .. ':' .. i) end
 redis.call('PEXPIRE', KEYS[1], window * 2)
+if not batch then
+  for i = 1, cost do redis.call('ZADD', KEYS[4], now, token .. ':' .. i) end
+  redis.call('PEXPIRE', KEYS[4], window * 2)
+end
 if concurrency > 0 then
   redis.call('ZADD', KEYS[2], now + lease, token)
   redis.call('PEXPIRE', KEYS[2], lease * 2)
@@ -70,6 +83,8 @@ return {now, 0}
 # How long a waiter sleeps at most before it asks again.
 _MAX_POLL_S = 0.02
 _WAITER_TTL_MS = 1000
+# Connections per process; a request beyond them waits for one (see the module's docstring).
+_MAX_CONNECTIONS = 50
 
 
 class RedisQuotaLimiter:
@@ -83,7 +98,8 @@ class RedisQuotaLimiter:
         namespace: str = "hedui",
         lease_s: float = 120.0,
     ) -> None:
-        self._redis = aioredis.Redis.from_url(url)
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=_MAX_CONNECTIONS, timeout=None)
+        self._redis = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
         self._quotas = dict(quotas)
         self._namespace = namespace
         self._lease_ms = round(lease_s * 1000)
@@ -91,7 +107,7 @@ class RedisQuotaLimiter:
 
     def _keys(self, agency: str) -> list[str]:
         base = f"{self._namespace}:quota:{agency}"
-        return [f"{base}:rate", f"{base}:leases", f"{base}:waiting"]
+        return [f"{base}:rate", f"{base}:leases", f"{base}:waiting", f"{base}:interactive"]
 
     async def acquire(self, agency: str, priority: Priority = Priority.INTERACTIVE, cost: int = 1) -> Permit:
         """Raises :class:`QuotaUnavailable` when Redis cannot be reached: without the shared count the
@@ -141,7 +157,7 @@ class RedisQuotaLimiter:
         quota = self._quotas.get(agency)
         if quota is None:
             return QuotaUsage(0, 0, 0)
-        rate, leases, waiting = self._keys(agency)
+        rate, leases, waiting, _ = self._keys(agency)
         seconds, micros = await self._redis.time()
         now_ms = seconds * 1000 + micros // 1000
         async with self._redis.pipeline(transaction=False) as pipe:

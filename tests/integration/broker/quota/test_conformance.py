@@ -145,6 +145,21 @@ async def test_batch_requests_leave_a_reserve_to_interactive_ones(make_limiter: 
         await permit.release()
 
 
+async def test_interactive_requests_in_the_window_use_their_reserve(make_limiter: MakeLimiter) -> None:
+    # Batch and interactive requests together use the whole quota: the front desk's request took the reserve,
+    # so the batch fills the rest of the window at once instead of leaving one request of it unused.
+    quota = AgencyQuota(rate_per_s=20, window_s=0.5, interactive_reserve=0.1)  # 10 per window, 1 reserved
+    limiter = make_limiter({"tax": quota})
+    interactive = await limiter.acquire("tax", Priority.INTERACTIVE)
+    batch_permits = [await limiter.acquire("tax", Priority.BATCH) for _ in range(9)]
+    assert max(p.admitted_at for p in batch_permits) - interactive.admitted_at < quota.window_s
+    assert (await limiter.usage("tax")).in_window == 10
+    eleventh = await limiter.acquire("tax", Priority.BATCH)  # the window is full: the next one waits for it
+    assert eleventh.admitted_at - interactive.admitted_at >= quota.window_s - 0.001
+    for permit in [interactive, *batch_permits, eleventh]:
+        await permit.release()
+
+
 async def test_giving_up_while_waiting_takes_nothing(make_limiter: MakeLimiter) -> None:
     limiter = make_limiter({"civil_affairs": AgencyQuota(rate_per_s=10_000, concurrency=1)})
     holder = await limiter.acquire("civil_affairs")
