@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 import bench
+from bench._summary import SUMMARY_BENCHMARKS, load, render
 from bench.harness import RESULTS_DIR, machine, write_results
 
 _NOT_BENCHMARKS = {"harness"}
@@ -44,6 +45,14 @@ def _floats(text: str) -> list[float]:
     return [float(part) for part in text.split(",") if part]
 
 
+def _databases(text: str) -> list[str]:
+    kinds = [part for part in text.split(",") if part]
+    unknown = sorted(set(kinds) - {"postgres", "sqlite"})
+    if not kinds or unknown:
+        raise argparse.ArgumentTypeError(f"databases are postgres and sqlite, not {', '.join(unknown) or text!r}")
+    return kinds
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
@@ -55,9 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--households", type=int, default=300, help="generated households (default 300)")
     parser.add_argument(
         "--database",
-        choices=["sqlite", "postgres"],
-        default="postgres",
-        help="hub database of overhead and fanout (default postgres)",
+        type=_databases,
+        default=["postgres", "sqlite"],
+        help="hub databases of overhead, each measured in turn (default postgres,sqlite); fanout uses the first",
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory of the JSON results")
     return parser
@@ -88,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("the load generator, the hub, the simulated agencies and PostgreSQL share these CPUs")
     failed = []
+    succeeded = []
+    run_started = time.perf_counter()
     for name in selected:
         if name in broken:
             print(f"\n== {name}: cannot be imported: {broken[name]}", file=sys.stderr)
@@ -100,7 +111,14 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:  # report and go on with the other benchmarks; the exit status says it failed
             traceback.print_exc()
             failed.append(name)
+        else:
+            succeeded.append(name)
         print(f"== {name}: {time.perf_counter() - started:.1f} s", flush=True)
+    if any(name in SUMMARY_BENCHMARKS for name in selected):
+        # Only this run's results: a file left by an earlier run must not pass for a measurement of this one.
+        print()
+        print(render(load(args.out, [name for name in succeeded if name in SUMMARY_BENCHMARKS])))
+    print(f"\ntotal: {(time.perf_counter() - run_started) / 60:.1f} minutes for {', '.join(selected)}")
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
@@ -112,6 +130,8 @@ def _run_one(name: str, module: ModuleType, args: argparse.Namespace, rest: list
         options = {key: value for key, value in vars(args).items() if key not in {"names", "list", "out"}}
         print(f"results: {write_results(name, rows, options, args.out)}")
         return
+    # The main(argv) benchmarks write their JSON where the run's others do (a later --out in rest wins).
+    rest = [f"--out={args.out}", *rest]
     if inspect.signature(module.main).parameters:
         status = module.main(rest)
     else:  # a main() that parses sys.argv itself sees what `python -m bench.<name> <options>` would give it

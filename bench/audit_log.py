@@ -289,7 +289,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args, _ = _parser().parse_known_args(argv)  # options meant for other benchmarks of the same run
     rows = asyncio.run(_run(args))
     print(f"results: {write_results(NAME, rows, {k: v for k, v in vars(args).items() if k != 'out'}, args.out)}")
     return 0
