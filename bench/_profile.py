@@ -1,12 +1,12 @@
 """Where the hub's CPU goes: sample the hub process with py-spy under benchmark load and attribute the
 samples to the parts of the verification path, in milliseconds of CPU per verification.
 
-    .venv/bin/pip install py-spy      # not a project dependency
-    .venv/bin/python -m bench._profile --concurrency 16 --seconds 15
+    .venv/bin/python -m bench._profile --concurrency 16 --seconds 15   # py-spy: in the dev extra
 
-Not a benchmark (``python -m bench`` does not run it). Each sample is attributed to the innermost frame that
-matches a rule of ``_PARTS``, so a database call made by the consent check counts as database time; the
-database time is then split by the gateway function that made the call and by kind of round trip.
+``python -m bench`` runs it shortly as the ``profile`` benchmark (bench/profile.py). Each sample is
+attributed to the innermost frame that matches a rule of ``_PARTS``, so a database call made by the consent
+check counts as database time; the database time is then split by the gateway function that made the call
+and by kind of round trip.
 """
 
 from __future__ import annotations
@@ -114,7 +114,9 @@ def _read_raw(path: Path) -> dict[tuple[str, ...], int]:
     return samples
 
 
-async def _profile(args: argparse.Namespace, py_spy: str) -> None:
+async def profile(args: argparse.Namespace, py_spy: str) -> list[dict[str, object]]:
+    """Profile the hub as the options say, print the tables; their rows (``table``, ``what``, ``share``, ``ms``;
+    a ``table`` of ``error`` with py-spy's message when it could not sample)."""
     as_of = date.today()
     households = bench_households(args.households, as_of)
     async with hub_stack(households=args.households, as_of=as_of, database_kind=args.database) as stack:
@@ -133,7 +135,7 @@ async def _profile(args: argparse.Namespace, py_spy: str) -> None:
                 spy = await asyncio.create_subprocess_exec(
                     py_spy, "record", "--pid", str(stack.hubs[0].pid), "--duration", str(int(args.seconds)),
                     "--rate", "100", "--format", "raw", "--output", str(raw), "--nonblocking",
-                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
                 )  # fmt: skip
                 result, cpu = await measured(
                     hub.call,
@@ -142,8 +144,8 @@ async def _profile(args: argparse.Namespace, py_spy: str) -> None:
                     duration_s=args.seconds,
                     watch=stack.watch(),
                 )
-                await spy.wait()
-                samples = _read_raw(raw)
+                _, spy_errors = await spy.communicate()
+                samples = _read_raw(raw) if raw.exists() else {}
                 if args.keep:
                     shutil.copy(raw, args.keep)
             # The statistics reach pg_stat_* when each backend reports, at most a second after its transaction.
@@ -160,6 +162,12 @@ async def _profile(args: argparse.Namespace, py_spy: str) -> None:
     )
     parts, callers, trips = attribute(samples)
     total = sum(parts.values())
+    if not total:
+        # py-spy attaches with ptrace: in a container without CAP_SYS_PTRACE (or with kernel.yama.ptrace_scope
+        # above 1) it cannot; docs/performance.md ("Profiling the hub") says what to do then.
+        message = spy_errors.decode(errors="replace").strip().splitlines()[-1:] or ["no samples"]
+        print(f"py-spy could not sample the hub ({message[0]}): no profile")
+        return [{"table": "error", "what": message[0], "share": None, "ms": None}]
 
     def rows(counter: Counter[str]) -> list[dict[str, object]]:
         return [
@@ -168,7 +176,12 @@ async def _profile(args: argparse.Namespace, py_spy: str) -> None:
         ]
 
     columns = [Column("what", "what"), Column("share", "% of hub CPU", ".1f"), Column("ms", "ms/verification", ".2f")]
-    print_table("Hub CPU by part of the verification path", columns, rows(parts))
+    print_table(
+        f"Hub CPU by part of the verification path ({per_verification:.2f} ms per verification, py-spy, "
+        f"{args.seconds:g} s at concurrency {args.concurrency}, agencies at {args.latency:g} ms, {args.database})",
+        columns,
+        rows(parts),
+    )
     print_table("Database time by the gateway function that asked", columns, rows(callers))
     print_table("Database time by kind of round trip", columns, rows(trips))
     if after:
@@ -184,6 +197,12 @@ async def _profile(args: argparse.Namespace, py_spy: str) -> None:
             [Column("what", "what"), Column("per", "per verification", ".2f")],
             work,
         )
+    return [
+        {"table": "summary", "what": "hub CPU ms per verification", "share": 100.0, "ms": per_verification},
+        *({"table": "parts", **row} for row in rows(parts)),
+        *({"table": "database callers", **row} for row in rows(callers)),
+        *({"table": "round trips", **row} for row in rows(trips)),
+    ]
 
 
 def main() -> None:
@@ -198,8 +217,8 @@ def main() -> None:
     args = parser.parse_args()
     py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if py_spy is None:
-        sys.exit("py-spy is not installed: .venv/bin/pip install py-spy")
-    asyncio.run(_profile(args, py_spy))
+        sys.exit("py-spy is not installed: .venv/bin/pip install -e '.[dev]'")
+    asyncio.run(profile(args, py_spy))
 
 
 if __name__ == "__main__":

@@ -180,7 +180,22 @@ def targets(documents: Mapping[str, Document]) -> list[dict[str, Any]]:
     rows.extend(_soak(documents.get("soak")))
     rows.append(_scaling(_rows(documents, "scaling")))
     rows.extend(_batch(_rows(documents, "batch")))
+    rows.append(_profile(_rows(documents, "profile")))
     return rows
+
+
+def _profile(rows: Sequence[Row]) -> dict[str, Any]:
+    """What is left: the hub's CPU per verification and its three largest parts (the profile's table)."""
+    what = "profile: where the hub's CPU per verification goes (reported)"
+    error = next((r for r in rows if r.get("table") == "error"), None)
+    if error is not None:
+        return _target(12, what, f"no profile: {error.get('what')}", None)
+    total = next((r for r in rows if r.get("table") == "summary"), None)
+    parts = [r for r in rows if r.get("table") == "parts"][:3]
+    if total is None:
+        return _target(12, what, "", None)
+    top = ", ".join(f"{r['what']} {_fmt(r.get('ms'))}" for r in parts)
+    return _target(12, what, f"{_fmt(total.get('ms'))} ms, of which {top}", None)
 
 
 def _soak(document: Document | None) -> list[dict[str, Any]]:

@@ -140,3 +140,18 @@ def test_render_counts_the_targets_met() -> None:
     text = render({"fanout": fanout})
     assert text.splitlines()[0].startswith("Targets (issue 12, issue 14): 1 of 1 met")
     assert "NO" not in text
+
+
+def test_the_profile_is_reported_with_its_largest_parts() -> None:
+    profile = {
+        "rows": [
+            {"table": "summary", "what": "hub CPU ms per verification", "share": 100.0, "ms": 8.0},
+            {"table": "parts", "what": "database", "share": 40.0, "ms": 3.2},
+            {"table": "parts", "what": "envelope", "share": 20.0, "ms": 1.6},
+        ]
+    }
+    row = _find(_by_target({"profile": profile}), "profile")
+    assert row["measured"] == "8.00 ms, of which database 3.20, envelope 1.60"
+    assert row["met"] is None
+    failed = _find(_by_target({"profile": {"rows": [{"table": "error", "what": "Permission denied"}]}}), "profile")
+    assert failed["measured"] == "no profile: Permission denied"
