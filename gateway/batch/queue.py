@@ -2,9 +2,11 @@
 (tests/integration/batch/test_queue_conformance.py).
 
 Delivery is at least once. A delivery that is neither acknowledged nor retried within ``ack_wait_s`` (its
-worker died) is delivered again. Each delivery carries its ``attempt`` (1 for the first); a delivery past
-``max_attempts`` comes back ``exhausted``, and its receiver dead-letters it instead of processing it, so a
-poison message stops after the configured attempts, with a dead letter saying why.
+worker died) is delivered again; a worker still on it extends it (:meth:`WorkQueue.extend`, every third of the
+ack wait), so a slow attempt is not taken over while it runs. Each delivery carries its ``attempt`` (1 for
+the first); a delivery past ``max_attempts`` comes back ``exhausted``, and its receiver dead-letters it
+instead of processing it, so a poison message stops after the configured attempts, with a dead letter saying
+why.
 
 - :class:`DatabaseQueue`: rows of ``queue_messages`` in the hub's database (the embedded default). On
   PostgreSQL receivers claim with ``SELECT ... FOR UPDATE SKIP LOCKED``, so concurrent workers never wait
@@ -46,6 +48,7 @@ class Delivery:
 
 class WorkQueue(Protocol):
     max_attempts: int
+    ack_wait_s: float
 
     async def publish(self, payloads: Sequence[str]) -> None:
         """Enqueue ``payloads`` (opaque ASCII strings, at most 256 characters)."""
@@ -58,6 +61,10 @@ class WorkQueue(Protocol):
 
     async def retry(self, delivery: Delivery, delay_s: float) -> None:
         """Deliver it again after ``delay_s``."""
+
+    async def extend(self, delivery: Delivery) -> bool:
+        """Still working on it: not delivered again for another ``ack_wait_s``. False if it is no longer this
+        delivery's (its ack wait had passed and it went to another receiver, or it was acknowledged)."""
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Not delivered again; kept with ``reason`` among the dead letters."""
@@ -79,6 +86,7 @@ class DatabaseQueue:
         self._database = database
         self._name = _checked_name(name)
         self.max_attempts = max_attempts
+        self.ack_wait_s = ack_wait_s
         self._ack_wait = timedelta(seconds=ack_wait_s)
 
     async def publish(self, payloads: Sequence[str]) -> None:
@@ -144,6 +152,17 @@ class DatabaseQueue:
                 .values(available_at=datetime.now(UTC) + timedelta(seconds=delay_s))
             )
 
+    async def extend(self, delivery: Delivery) -> bool:
+        message_id, attempt = delivery.handle
+        async with write_transaction(self._database) as connection:
+            # Only while this delivery holds it: once its lease passed, the message is another delivery's.
+            extended = await connection.execute(
+                update(QueueMessage)
+                .where(QueueMessage.message_id == message_id, QueueMessage.deliveries == attempt)
+                .values(available_at=datetime.now(UTC) + self._ack_wait)
+            )
+        return bool(extended.rowcount)
+
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
         message_id, _ = delivery.handle
         async with write_transaction(self._database) as connection:
@@ -168,12 +187,15 @@ class NatsQueue:
     """Connect with :meth:`connect`. Stream ``<name>`` on subject ``hedui.<name>.work``, dead letters in
     stream ``<name>_DEAD`` on ``hedui.<name>.dead``, durable consumer ``workers``."""
 
-    def __init__(self, client: Any, js: Any, subscription: Any, *, name: str, max_attempts: int) -> None:
+    def __init__(
+        self, client: Any, js: Any, subscription: Any, *, name: str, max_attempts: int, ack_wait_s: float
+    ) -> None:
         self._client = client
         self._js = js
         self._subscription = subscription
         self._name = name
         self.max_attempts = max_attempts
+        self.ack_wait_s = ack_wait_s
 
     @classmethod
     async def connect(
@@ -213,7 +235,7 @@ class NatsQueue:
         except (NatsError, TimeoutError) as exc:
             await client.close()
             raise QueueUnavailable("the JetStream stream or consumer could not be set up") from exc
-        return cls(client, js, subscription, name=name, max_attempts=max_attempts)
+        return cls(client, js, subscription, name=name, max_attempts=max_attempts, ack_wait_s=ack_wait_s)
 
     async def publish(self, payloads: Sequence[str]) -> None:
         from nats.errors import Error as NatsError
@@ -252,6 +274,16 @@ class NatsQueue:
 
     async def retry(self, delivery: Delivery, delay_s: float) -> None:
         await delivery.handle.nak(delay=delay_s)
+
+    async def extend(self, delivery: Delivery) -> bool:
+        from nats.errors import Error as NatsError
+
+        # JetStream's "+WPI" (work in progress) acknowledgement restarts the message's AckWait timer.
+        try:
+            await delivery.handle.in_progress()
+        except (NatsError, TimeoutError):
+            return False
+        return True
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
         from nats.errors import Error as NatsError

@@ -1,7 +1,8 @@
 """A batch worker: takes item keys from the work queue and processes them, ``concurrency`` at a time.
 
 Any number of workers, in any number of processes and machines, share one queue. A delivery is
-acknowledged only after its item is finished; a failure that may pass (database, audit log, an unexpected
+acknowledged only after its item is finished, and extended while it is worked on (a slow attempt keeps its
+item; only a dead worker's deliveries come again); a failure that may pass (database, audit log, an unexpected
 error) is retried after a delay; a delivery past the queue's ``max_attempts`` ends its item ``failed``
 (``max_attempts``) and goes to the dead letters, so a poison item never blocks the rest.
 """
@@ -71,7 +72,11 @@ class Worker:
                 await self._service.fail(delivery.payload, "max_attempts")
                 await self._queue.dead_letter(delivery, "max_attempts")
                 return
-            await self._service.process(delivery.payload)
+            heartbeat = asyncio.create_task(self._keep(delivery))
+            try:
+                await self._service.process(delivery.payload)
+            finally:
+                heartbeat.cancel()
             await self._queue.ack(delivery)
             self.processed += 1
         except Exception as exc:  # any failure of one item is retried, never the worker's end
@@ -81,6 +86,17 @@ class Worker:
                 getattr(exc, "code", type(exc).__name__),
             )
             await self._quietly(self._queue.retry(delivery, self._retry_delay))
+
+    async def _keep(self, delivery: Delivery) -> None:
+        """Extend ``delivery`` every third of the ack wait while it is processed, so that it is not delivered
+        to another worker meanwhile (a missed extension or two still leaves time before the wait ends)."""
+        while True:
+            await asyncio.sleep(self._queue.ack_wait_s / 3)
+            try:
+                if not await self._queue.extend(delivery):
+                    return  # no longer ours: the attempt's end is written only if it still owns the item
+            except HeduiError:
+                continue  # the queue is away for a moment: try again at the next beat
 
     @staticmethod
     async def _quietly(operation: Awaitable[object]) -> None:

@@ -205,11 +205,8 @@ async def test_kill_9_of_every_worker_on_nats_then_redelivery_completes_the_batc
     assert max(item.attempts for item in await items_of(box, batch_id)) >= 2
 
 
-async def test_a_poison_item_fails_after_the_configured_attempts_and_the_rest_complete(database_box: Sandbox) -> None:
-    box = database_box
-    items = await review_items(box, 6)
-    queue = DatabaseQueue(box.hub.database, name=f"t_{uuid.uuid4().hex[:12]}", max_attempts=2, ack_wait_s=5.0)
-    service = BatchService(
+def in_process_service(box: Sandbox, queue: DatabaseQueue) -> BatchService:
+    return BatchService(
         database=box.hub.database,
         keys=lambda: box.hub.keys,
         audit=box.hub.audit,
@@ -218,7 +215,43 @@ async def test_a_poison_item_fails_after_the_configured_attempts_and_the_rest_co
         verifications=box.hub.verifications,
         queue=queue,
     )
-    caller = Caller(member_id=MIS, role="local_mis", region="110101", scopes=frozenset({"verify"}))
+
+
+CALLER = Caller(member_id=MIS, role="local_mis", region="110101", scopes=frozenset({"verify"}))
+
+
+async def test_a_slow_attempt_keeps_its_item_while_it_runs(database_box: Sandbox) -> None:
+    """Items that take several ack waits (a slow agency, not a dead worker): their worker extends the
+    deliveries, so the second worker polling the same queue never takes them over; one attempt each."""
+    box = database_box
+    items = await review_items(box, 2)
+    queue = DatabaseQueue(box.hub.database, name=f"t_{uuid.uuid4().hex[:12]}", ack_wait_s=0.6)
+    service = in_process_service(box, queue)
+    created = await service.create(
+        CALLER, {"batch_ref": "slow", "purpose": "dibao.review", "items": items, "close": True}
+    )
+    box.agencies["tax"].faults.settings = FaultSettings(latency_ms=2_000.0)  # over three ack waits
+    stop = asyncio.Event()
+    workers = [asyncio.create_task(Worker(service, queue, concurrency=2).run(stop)) for _ in range(2)]
+
+    async def finished() -> bool:
+        return bool((await service.status(CALLER, created["batch_id"]))["finished"])
+
+    await until(finished)
+    stop.set()
+    await asyncio.gather(*workers)
+
+    assert [item.attempts for item in await items_of(box, created["batch_id"])] == [1, 1]
+    size = await box.hub.audit.tree_size()
+    assert not [e for e in await box.hub.audit.entries(0, size) if e.entry["type"] == "verification.abandoned"]
+
+
+async def test_a_poison_item_fails_after_the_configured_attempts_and_the_rest_complete(database_box: Sandbox) -> None:
+    box = database_box
+    items = await review_items(box, 6)
+    queue = DatabaseQueue(box.hub.database, name=f"t_{uuid.uuid4().hex[:12]}", max_attempts=2, ack_wait_s=5.0)
+    service = in_process_service(box, queue)
+    caller = CALLER
     created = await service.create(
         caller, {"batch_ref": "poison", "purpose": "dibao.review", "items": items, "close": True}
     )

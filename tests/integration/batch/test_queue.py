@@ -111,3 +111,22 @@ async def test_concurrent_receivers_share_the_items_without_overlap(queue: WorkQ
     await asyncio.gather(work(), work(), work())
 
     assert sorted(seen) == sorted(f"b:{i}" for i in range(20))
+
+
+async def test_an_extended_delivery_is_not_delivered_again_while_it_is_worked_on(queue: WorkQueue) -> None:
+    """A slow (not dead) receiver extends its delivery: nobody else gets it for several ack waits; once it
+    stops extending, the delivery comes again as usual. An acknowledged one cannot be extended."""
+    await queue.publish(["slow", "quick"])
+    slow, quick = await receive_all(queue, 2)
+    await queue.ack(quick)
+    assert not await queue.extend(quick) or isinstance(queue, NatsQueue)  # JetStream ignores a late +WPI
+    for _ in range(8):  # 8 x ack wait / 3 = 2.7 ack waits
+        await asyncio.sleep(ACK_WAIT_S / 3)
+        assert await queue.extend(slow)
+        assert await queue.receive(1, wait_s=0.0) == []
+
+    (again,) = await receive_all(queue, 1)
+
+    assert (again.payload, again.attempt) == ("slow", 2)
+    assert isinstance(queue, NatsQueue) or not await queue.extend(slow)  # the lease is the new delivery's now
+    await queue.ack(again)
