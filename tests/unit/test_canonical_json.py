@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import decimal
+import enum
 import json
 import math
+import uuid
 from typing import Any
 
 import pytest
@@ -45,6 +48,10 @@ def outcome(encode: Any, value: Any) -> tuple[str, Any]:
 @example({"\ue000": 1, "\U0001f600": 2, "a": [1.0, -0.0, 1e21, 1e-7, '\x00\x1f\x7f"\\/']})
 @example({"big": 2**53, "small": -(2**53)})
 @example(["\ud800"])
+# Where Python's repr of a float changes between positional and exponent notation (1e-4, 1e16), and zeros.
+@example([1e-4, 9.999999999999999e-05, 0.00011, 1e16, 9999999999999998.0, 1e15 + 0.5, -0.0, 0.0, -1.5, 2.0**53])
+@example({"name": "\U00020000\u4e2d", "\ue000": ["\U0001f600"]})  # beyond U+FFFF in values only
+@example([2**53 - 1, -(2**53) + 1, True, False, None])
 def test_identical_to_the_reference(value: Any) -> None:
     assert outcome(canonical_json.dumps, value) == outcome(rfc8785.dumps, value)
 
@@ -76,3 +83,19 @@ def test_a_realistic_report_and_entry_are_identical() -> None:
     }
     assert canonical_json.dumps(report) == rfc8785.dumps(report)
     assert json.loads(canonical_json.dumps(report)) == json.loads(json.dumps(report))
+
+
+class _Name(str):
+    pass
+
+
+class _Level(enum.IntEnum):
+    HIGH = 2
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"k": _Name("v")}, {_Name("k"): 1}, [_Level.HIGH], {"when": uuid.UUID(int=1)}, {"d": decimal.Decimal("1.5")}],
+)
+def test_subclasses_and_other_types_are_left_to_the_reference(value: Any) -> None:
+    assert outcome(canonical_json.dumps, value) == outcome(rfc8785.dumps, value)
