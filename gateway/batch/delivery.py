@@ -124,6 +124,15 @@ class CallbackDeliverer:
 
     async def _claim(self) -> list[_Claimed]:
         now = datetime.now(UTC)
+        async with read_connection(self._database) as connection:
+            # Read first: a round with nothing due takes no write lock (SQLite has one for the whole database).
+            any_due = await connection.scalar(
+                select(BatchCallback.batch_id)
+                .where(BatchCallback.state == "pending", BatchCallback.next_attempt_at <= now)
+                .limit(1)
+            )
+        if any_due is None:
+            return []
         due = (
             select(BatchCallback.batch_id)
             .where(BatchCallback.state == "pending", BatchCallback.next_attempt_at <= now)
