@@ -9,8 +9,9 @@ import json
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
-from gateway.broker.quota import AgencyQuota, RedisQuotaLimiter
+from gateway.broker.quota import AgencyQuota, Priority, RedisQuotaLimiter
 from tests.integration.broker.quota.test_conformance import REDIS_URL, max_in_any_window, until
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -78,6 +79,34 @@ async def test_more_requests_at_once_than_connections_wait_for_one() -> None:
         assert (await limiter.usage("tax")).in_window == 320
         for permit in permits:
             await permit.release()
+    finally:
+        await limiter.aclose()
+
+
+async def test_requests_waiting_in_one_process_do_not_all_ask_redis_again() -> None:
+    namespace = f"hedui-test-{uuid.uuid4().hex[:12]}"
+    quota = AgencyQuota(rate_per_s=2, window_s=0.5, interactive_reserve=0)  # 1 per 500 ms window
+    limiter = RedisQuotaLimiter(REDIS_URL, {"tax": quota}, namespace=namespace)
+    admit = limiter._admit
+    calls = 0
+
+    async def counted(**arguments: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await admit(**arguments)
+
+    limiter._admit = counted  # type: ignore[assignment]
+    try:
+        first = await limiter.acquire("tax", Priority.BATCH)
+        waiting = [asyncio.create_task(limiter.acquire("tax", Priority.BATCH)) for _ in range(20)]
+        second = await asyncio.wait_for(asyncio.shield(waiting[0]), 5)  # one window later
+        assert second.admitted_at - first.admitted_at >= quota.window_s - 0.001
+        # The head asked at most every 20 ms for a window (about 25 times), the 19 others once each; every
+        # one of the 20 asking every 20 ms made 500.
+        assert calls < 100
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
     finally:
         await limiter.aclose()
 
