@@ -30,9 +30,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = await open_hub(settings, metrics)
         app.state.hub = hub
         app.state.misuse = start_detection(hub)
+        app.state.console_oidc = console.oidc_client(settings)
         try:
             yield
         finally:
+            if app.state.console_oidc is not None:
+                await app.state.console_oidc.aclose()
             await app.state.misuse.aclose()
             await hub.aclose()
 

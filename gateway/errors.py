@@ -547,6 +547,15 @@ class ConsoleSignInFailed(HeduiError):
     title = "Wrong user name or password"
 
 
+class ConsoleOidcFailed(HeduiError):
+    """Sign-in through the identity provider did not complete: the provider refused or could not be reached,
+    its answer did not validate (state, ID token), or no console account is linked to the identity."""
+
+    status = 401
+    code = "console_oidc_failed"
+    title = "Sign-in through the identity provider failed"
+
+
 class ConsoleLockedOut(Forbidden):
     """Too many failed sign-ins: the account is locked for a while (the lock is audited)."""
 

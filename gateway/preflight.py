@@ -23,7 +23,8 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.errors import ConfigurationError, HeduiError
+from gateway.console.oidc import checked_issuer
+from gateway.errors import ConfigurationError, ConsoleOidcFailed, HeduiError
 from gateway.settings import Settings
 
 # Database drivers the hub runs on (docs/architecture.md §10); anything else fails at the first query.
@@ -99,6 +100,19 @@ def _check_urls(settings: Settings) -> list[Problem]:
         )
     if settings.external_jwks_url and not _http_url(settings.external_jwks_url):
         problems.append(Problem("HEDUI_EXTERNAL_JWKS_URL", "must be an http(s) URL with a host"))
+    if settings.console_oidc_issuer:
+        try:
+            checked_issuer(settings.console_oidc_issuer)
+        except ConsoleOidcFailed as exc:
+            problems.append(Problem("HEDUI_CONSOLE_OIDC_ISSUER", exc.detail))
+        if not settings.console_oidc_client_id or settings.console_oidc_client_secret is None:
+            problems.append(
+                Problem(
+                    "HEDUI_CONSOLE_OIDC_ISSUER",
+                    "console sign-in through a provider needs HEDUI_CONSOLE_OIDC_CLIENT_ID and "
+                    "HEDUI_CONSOLE_OIDC_CLIENT_SECRET (a HEDUI_SECRETS_DIR file)",
+                )
+            )
     return problems
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.broker.quota import AgencyQuota
@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     console_max_failures: int = Field(5, ge=1, le=100, description="Failed console sign-ins that lock an account")
     console_lockout_s: float = Field(900.0, gt=0, description="How long a locked console account stays locked")
     console_session_s: float = Field(3600.0, gt=0, description="Lifetime of a console session")
+    console_oidc_issuer: str | None = Field(
+        None,
+        description="OpenID Connect provider for console sign-in (issuer URL, https); none: passwords only "
+        "(docs/console.md)",
+    )
+    console_oidc_client_id: str | None = Field(None, description="The console's client id at the OIDC provider")
+    console_oidc_client_secret: SecretStr | None = Field(
+        None, description="The console's client secret at the OIDC provider (a HEDUI_SECRETS_DIR file)"
+    )
     misuse_interval_s: float = Field(2.0, gt=0, description="How often misuse detection reads new audit entries")
     misuse_webhook_url: str | None = Field(None, description="POST each misuse alert here, as a JWS by the hub")
 

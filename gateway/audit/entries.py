@@ -319,6 +319,8 @@ class ConsoleUserAdded(_Entry):
     type: Literal["console.user_added"] = "console.user_added"
     account: Code
     role: Code
+    # "oidc": the account signs in through the identity provider; absent: with a password.
+    sign_in: Literal["oidc"] | None = None
     outcome: Literal["applied"] = "applied"
 
 

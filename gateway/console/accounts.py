@@ -1,5 +1,7 @@
 """Console accounts and sessions: argon2id passwords (RFC 9106, argon2-cffi's defaults), lockout after
 repeated failures (audited as ``console.locked``), server-side sessions with a per-session CSRF token.
+An account may instead be linked to an identity of the configured OpenID Connect provider (issuer, ``sub``):
+it then signs in only there (gateway/console/oidc.py), never with a password.
 
 The browser holds a random session token; the table keeps only its SHA-256, so a copy of the database signs
 nobody in. Failed sign-ins are counted per account; the account that reaches ``max_failures`` is locked for
@@ -21,7 +23,8 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.audit import AuditLog, ConsoleLocked, ConsoleUserAdded
 from gateway.console.models import ConsoleSession, ConsoleUser
-from gateway.errors import Conflict, ConsoleLockedOut, ConsoleSignInFailed, InvalidInput
+from gateway.console.oidc import OidcIdentity
+from gateway.errors import Conflict, ConsoleLockedOut, ConsoleOidcFailed, ConsoleSignInFailed, InvalidInput
 from gateway.store import Database
 
 ROLES = ("auditor",)
@@ -31,6 +34,10 @@ MAX_PASSWORD = 1024
 _HASHER = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 # Checked against when the account does not exist, so that the answer takes as long as for a wrong password.
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+# The password hash of an account that signs in through the identity provider: no PHC string, so no password
+# ever verifies against it.
+IDENTITY_PROVIDER_HASH = "!oidc"
+_OIDC_SUBJECT = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,29 +72,42 @@ async def add_user(
     username: str,
     *,
     role: str,
-    password: str,
+    password: str | None = None,
+    oidc: OidcIdentity | None = None,
     hub_id: str,
     hasher: PasswordHasher = _HASHER,
 ) -> None:
-    """Store a new account with its argon2id hash, and its ``console.user_added`` entry in the same
-    transaction; :class:`Conflict` if the name is taken."""
-    validate_account(username, role, password)
+    """Store a new account, with its argon2id password hash or linked to an identity of the OpenID Connect
+    provider (exactly one of ``password`` and ``oidc``), and its ``console.user_added`` entry in the same
+    transaction; :class:`Conflict` if the name (or the identity) is taken."""
+    if (password is None) == (oidc is None):
+        raise InvalidInput("a console account has a password or an identity provider's subject, not both")
+    if password is not None:
+        validate_account(username, role, password)
+    else:
+        validate_account(username, role, "x" * MIN_PASSWORD)
+        assert oidc is not None
+        if not _OIDC_SUBJECT.fullmatch(oidc.subject):
+            raise InvalidInput("an identity provider's subject is 1 to 255 printable ASCII characters")
     row = ConsoleUser(
         username=username,
         role=role,
-        password_hash=hasher.hash(password),
+        password_hash=hasher.hash(password) if password is not None else IDENTITY_PROVIDER_HASH,
         failed_attempts=0,
         locked_until=None,
         created_at=datetime.now(UTC),
+        oidc_issuer=oidc.issuer if oidc else None,
+        oidc_subject=oidc.subject if oidc else None,
     )
+    entry = ConsoleUserAdded(actor=hub_id, account=username, role=role, sign_in="oidc" if oidc else None)
     async with database.session() as session:
         try:
             async with session.begin():
                 session.add(row)
                 await session.flush()  # the insert, and a name conflict, before the entry
-                await audit.append_within(session, ConsoleUserAdded(actor=hub_id, account=username, role=role))
+                await audit.append_within(session, entry)
         except IntegrityError as exc:
-            raise Conflict("a console user of that name exists") from exc
+            raise Conflict("a console user of that name, or linked to that identity, exists") from exc
 
 
 class ConsoleAccounts:
@@ -126,22 +146,45 @@ class ConsoleAccounts:
         if not _check(self._hasher, user.password_hash, password):
             await self._failed(user, now)
             raise ConsoleSignInFailed()
+        return await self._new_session(user, now)
+
+    async def sign_in_oidc(self, identity: OidcIdentity, *, now: datetime | None = None) -> tuple[str, SignedIn]:
+        """A session for the account linked to ``identity`` (the provider has authenticated the person);
+        :class:`ConsoleOidcFailed` if none is, :class:`ConsoleLockedOut` while it is locked."""
+        now = now or datetime.now(UTC)
+        async with self._database.session() as session:
+            user = (
+                await session.execute(
+                    select(ConsoleUser).where(
+                        ConsoleUser.oidc_issuer == identity.issuer, ConsoleUser.oidc_subject == identity.subject
+                    )
+                )
+            ).scalar_one_or_none()
+        if user is None:
+            raise ConsoleOidcFailed("no console account is linked to this identity")
+        if user.locked_until is not None and _utc(user.locked_until) > now:
+            raise ConsoleLockedOut()
+        return await self._new_session(user, now)
+
+    async def _new_session(self, user: ConsoleUser, now: datetime) -> tuple[str, SignedIn]:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         async with self._database.session() as session, session.begin():
             await session.execute(
-                update(ConsoleUser).where(ConsoleUser.username == username).values(failed_attempts=0, locked_until=None)
+                update(ConsoleUser)
+                .where(ConsoleUser.username == user.username)
+                .values(failed_attempts=0, locked_until=None)
             )
             await session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now))
             session.add(
                 ConsoleSession(
                     token_hash=_digest(token),
-                    username=username,
+                    username=user.username,
                     csrf_token=csrf,
                     created_at=now,
                     expires_at=now + self._session,
                 )
             )
-        return token, SignedIn(username, user.role, csrf)
+        return token, SignedIn(user.username, user.role, csrf)
 
     async def _failed(self, user: ConsoleUser, now: datetime) -> None:
         failures = user.failed_attempts + 1

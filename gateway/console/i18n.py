@@ -17,6 +17,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sign_out": ("退出", "Sign out"),
     "username": ("用户名", "User name"),
     "password": ("密码", "Password"),
+    "sign_in_oidc": ("使用统一身份认证登录", "Sign in with the identity provider"),
+    "oidc_failed": ("统一身份认证登录未完成。", "Sign-in through the identity provider did not complete."),
     "sign_in_failed": ("用户名或密码错误。", "Wrong user name or password."),
     "locked_out": (
         "登录失败次数过多，账户已被锁定，请稍后再试。",

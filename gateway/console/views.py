@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -29,10 +30,13 @@ from gateway.console import charts
 from gateway.console.accounts import ConsoleAccounts, SignedIn
 from gateway.console.dashboard import DASHBOARD_TYPES, figures
 from gateway.console.i18n import language, translate
+from gateway.console.oidc import OidcClient, PendingSignIn
 from gateway.context import HubContext
 from gateway.errors import (
     CheckpointInvalid,
+    ConfigurationError,
     ConsoleLockedOut,
+    ConsoleOidcFailed,
     ConsoleSignInFailed,
     ConsoleSignInRequired,
     CsrfInvalid,
@@ -42,10 +46,14 @@ from gateway.errors import (
     ProofInvalid,
 )
 from gateway.misuse import MisuseDetection
+from gateway.settings import Settings
 
 HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
 SESSION_COOKIE = "hedui_console"
 LOGIN_CSRF_COOKIE = "hedui_console_login"
+OIDC_COOKIE = "hedui_console_oidc"
+OIDC_PENDING_S = 600
 LANG_COOKIE = "hedui_lang"
 SHOWN = 200
 _DECIMAL = re.compile(r"[0-9]{1,12}")
@@ -68,6 +76,21 @@ def problem_page(request: Request, status: int, code: str, title: str, detail: s
         return _redirect("/console/login")
     # The detail is the hub's own English text (never personal data); the title is shown as the heading.
     return page(request, "error.html", None, status, status_code=status, code=code, title=title, detail=detail)
+
+
+def oidc_client(settings: Settings) -> OidcClient | None:
+    """The client of the configured identity provider, or None (passwords only). Open it with the hub
+    (``app.state.console_oidc``) and close it at shutdown."""
+    if not settings.console_oidc_issuer:
+        return None
+    if not settings.console_oidc_client_id or settings.console_oidc_client_secret is None:
+        raise ConfigurationError("console_oidc_issuer needs console_oidc_client_id and console_oidc_client_secret")
+    return OidcClient(
+        issuer=settings.console_oidc_issuer,
+        client_id=settings.console_oidc_client_id,
+        client_secret=settings.console_oidc_client_secret.get_secret_value(),
+        redirect_uri=settings.public_url.rstrip("/") + "/console/oidc/callback",
+    )
 
 
 def install(app: Any) -> None:
@@ -178,7 +201,8 @@ async def login_form(request: Request) -> Response:
 
 def _login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
     csrf = secrets.token_urlsafe(32)
-    response = page(request, "login.html", None, status, csrf_token=csrf, error=error)
+    oidc = _oidc(request) is not None
+    response = page(request, "login.html", None, status, csrf_token=csrf, error=error, oidc=oidc)
     _cookie(response, request, LOGIN_CSRF_COOKIE, csrf)
     return response
 
@@ -196,6 +220,68 @@ async def login(request: Request) -> Response:
     response = _redirect("/console/search")
     _cookie(response, request, SESSION_COOKIE, token, max_age=int(hub_of(request).settings.console_session_s))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console")
+    return response
+
+
+def _oidc(request: Request) -> OidcClient | None:
+    client: OidcClient | None = getattr(request.app.state, "console_oidc", None)
+    return client
+
+
+@router.get("/oidc/start")
+async def oidc_start(request: Request) -> Response:
+    """Send the browser to the identity provider (OIDC Core §3.1.2.1), keeping state, nonce and PKCE verifier
+    in a cookie that comes back with its answer (SameSite=Lax: the answer is a cross-site navigation)."""
+    client = _oidc(request)
+    if client is None:
+        raise NotFound("sign-in through an identity provider is not configured")
+    pending = PendingSignIn.new()
+    try:
+        location = await client.authorization_url(pending)
+    except ConsoleOidcFailed as exc:
+        log.warning("console OIDC sign-in not started: %s", exc.detail)
+        return _login_page(request, "oidc_failed", 502)
+    response = _redirect(location)
+    response.set_cookie(
+        OIDC_COOKIE,
+        pending.cookie(),
+        max_age=OIDC_PENDING_S,
+        path="/console/oidc",
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+    )
+    return response
+
+
+@router.get("/oidc/callback")
+async def oidc_callback(
+    request: Request,
+    code: Annotated[str, Query(max_length=2048)] = "",
+    state: Annotated[str, Query(max_length=128)] = "",
+    error: Annotated[str, Query(max_length=256)] = "",
+) -> Response:
+    """The provider's answer (OIDC Core §3.1.2.5/§3.1.2.6): a code, exchanged and its ID token validated, then
+    a session for the linked account; any failure shows the sign-in page (the reason goes to the log only)."""
+    client = _oidc(request)
+    if client is None:
+        raise NotFound("sign-in through an identity provider is not configured")
+    try:
+        if error or not code:
+            raise ConsoleOidcFailed("the identity provider did not sign the person in")
+        pending = PendingSignIn.from_cookie(request.cookies.get(OIDC_COOKIE))
+        identity = await client.finish(pending, state=state, code=code)
+        token, _ = await accounts_of(hub_of(request)).sign_in_oidc(identity)
+    except ConsoleOidcFailed as exc:
+        log.warning("console OIDC sign-in failed: %s", exc.detail)
+        failed = _login_page(request, "oidc_failed", exc.status)
+        failed.delete_cookie(OIDC_COOKIE, path="/console/oidc")
+        return failed
+    except ConsoleLockedOut:
+        return _login_page(request, "locked_out", 403)
+    response = _redirect("/console/search")
+    _cookie(response, request, SESSION_COOKIE, token, max_age=int(hub_of(request).settings.console_session_s))
+    response.delete_cookie(OIDC_COOKIE, path="/console/oidc")
     return response
 
 

@@ -97,3 +97,15 @@ def test_every_policy_problem_is_listed(environment: Path, monkeypatch: pytest.M
     assert problems
     assert all("policies" in problem.where for problem in problems)
     assert any("110101" in str(problem) for problem in problems)
+
+
+def test_console_sign_in_through_a_provider_needs_its_client(
+    environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEDUI_CONSOLE_OIDC_ISSUER", "http://idp.example.gov.cn")  # plain http off the machine
+    problems = preflight.configuration_problems()
+    assert wheres(problems) == ["HEDUI_CONSOLE_OIDC_ISSUER", "HEDUI_CONSOLE_OIDC_ISSUER"]
+    monkeypatch.setenv("HEDUI_CONSOLE_OIDC_ISSUER", "https://idp.example.gov.cn/realms/mca")
+    monkeypatch.setenv("HEDUI_CONSOLE_OIDC_CLIENT_ID", "hedui-console")
+    monkeypatch.setenv("HEDUI_CONSOLE_OIDC_CLIENT_SECRET", "a-secret-never-echoed")
+    assert preflight.configuration_problems() == []

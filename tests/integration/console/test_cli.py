@@ -73,3 +73,34 @@ def test_add_user_refuses_a_short_or_missing_password_file(tmp_path: Path, monke
     for path in (short, tmp_path / "missing.txt"):
         result = CliRunner().invoke(app, ["console", "add-user", "li", "--password-file", str(path)])
         assert result.exit_code == 1 and "invalid_request" in result.output
+
+
+def test_add_user_links_an_account_to_the_identity_provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
+    monkeypatch.setenv("HEDUI_DATABASE_URL", url)
+    monkeypatch.setenv("HEDUI_KEY_DIR", str(tmp_path / "keys"))
+    init_key_dir(tmp_path / "keys")
+    init_log_key(tmp_path / "keys")
+    runner = CliRunner()
+    unconfigured = runner.invoke(app, ["console", "add-user", "wang", "--oidc-subject", "248289761001"])
+    assert unconfigured.exit_code == 1 and "HEDUI_CONSOLE_OIDC_ISSUER" in unconfigured.output
+    both = runner.invoke(app, ["console", "add-user", "wang", "--oidc-subject", "s", "--password-file", "pw.txt"])
+    assert both.exit_code == 1 and "invalid_request" in both.output
+
+    monkeypatch.setenv("HEDUI_CONSOLE_OIDC_ISSUER", "https://idp.example.gov.cn/realms/mca")
+    added = runner.invoke(app, ["console", "add-user", "wang", "--oidc-subject", "248289761001"])
+    assert added.exit_code == 0, added.output
+    assert "identity provider" in added.output
+
+    async def stored() -> ConsoleUser | None:
+        database = Database(url)
+        try:
+            async with database.session() as session:
+                return await session.get(ConsoleUser, "wang")
+        finally:
+            await database.dispose()
+
+    user = asyncio.run(stored())
+    assert user is not None
+    assert (user.oidc_issuer, user.oidc_subject) == ("https://idp.example.gov.cn/realms/mca", "248289761001")
+    assert not user.password_hash.startswith("$argon2")  # no password can open it
