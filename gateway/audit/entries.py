@@ -177,6 +177,9 @@ class SourceQueried(_Entry):
     categories: Codes
     outcome: Literal["ok", "error", "timeout", "unavailable"]
     latency_ms: NonNegativeInt | None = None
+    # For an agency behind an edge node: the SHA-256 of the facts its attestation signs (hex), the value of
+    # the edge's own ``edge.queried`` entry, so the two logs can be matched without opening any facts.
+    facts_sha256: Digest | None = None
 
 
 class EdgeQueried(_Entry):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from adapters.base import QueryMember, SourceQuery
+from adapters.base import QueryMember, SourceQuery, SourceResult
 from gateway import canonical_json
 from gateway.audit import (
     AuditLog,
@@ -30,6 +30,7 @@ from gateway.broker import Broker
 from gateway.broker.quota import Priority
 from gateway.consent import grantees_of
 from gateway.consent.coverage import covering_consents
+from gateway.edge.attestation import digest_hex, facts_digest
 from gateway.envelope import HubKeys, JtiClaim, OpenedMessage, SealedMessage, seal
 from gateway.errors import ConsentMissing, Forbidden, InvalidIdNumber, NotFound, PolicyNotFound, RoleNotAllowed
 from gateway.ids import parse_id_number, subject_ref
@@ -236,6 +237,7 @@ class VerificationService:
                         categories=(outcome.category,),
                         outcome=outcome.status,
                         latency_ms=outcome.latency_ms,
+                        facts_sha256=_attested_facts_sha256(outcome.result),
                     )
                     for outcome in outcomes
                 ),
@@ -445,3 +447,10 @@ class VerificationService:
             recipient_key=await self._members.encryption_key(member_id),
             request_jws=opened.jws if opened is not None else None,
         )
+
+
+def _attested_facts_sha256(result: SourceResult | None) -> str | None:
+    """The digest an edge's attestation signs (checked against these facts when they arrived), in hex."""
+    if result is None or result.attestation is None:
+        return None
+    return digest_hex(facts_digest(result.facts))

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from adapters.base import Fact, QueryMember, SourceQuery
 from gateway.cli import app
 from gateway.client import HubClient
-from gateway.edge.attestation import facts_digest, verify_attestation
+from gateway.edge.attestation import digest_hex, facts_digest, verify_attestation
 from gateway.edge.source import AttestedFactsStore
 from gateway.edge.trust import verify_federation
 from gateway.edge.verify import check_report
@@ -92,9 +92,27 @@ async def test_edge_sources_are_attested_and_in_process_ones_are_not(edged: Sand
         report["verification_id"]
     )
     assert set(stored) == set(EDGES)
+    digests = {}
     for name in EDGES:
         claims = verify_attestation(by_adapter[name]["attestation"], document["edges"][name]["public_jwks"])
         assert facts_digest(stored[name]) == claims["facts_digest"]
+        digests[name] = digest_hex(claims["facts_digest"])
+
+    # The hub's source.queried entries carry the attested digest, the value of the edge's own entry: an
+    # auditor matches the two logs on (verification_id, facts_sha256) without opening any facts.
+    queried = {
+        e.entry["source"]: e.entry
+        for e in await edged.hub.audit.search(types=["source.queried"], limit=1000)
+        if e.entry["verification_id"] == report["verification_id"]
+    }
+    assert {name: entry.get("facts_sha256") for name, entry in queried.items()} == {
+        name: digests.get(name) for name in queried
+    }
+    edge_entries = await _edge_entries(edged, "tax")
+    assert any(
+        e.get("verification_id") == report["verification_id"] and e.get("facts_sha256") == digests["tax"]
+        for e in edge_entries
+    )
 
     # `hedui report verify FILE` says the same, and fails on a tampered attestation.
     (tmp_path / "federation.jwt").write_text(token)
@@ -194,19 +212,24 @@ async def test_the_edge_audit_log_verifies_and_holds_answers_and_refusals(edged:
     result = await asyncio.to_thread(runner.invoke, app, command)
     assert result.exit_code == 0, result.output
 
-    database = Database(f"sqlite+aiosqlite:///{directory / 'data' / 'edge.db'}")
-    try:
-        async with database.session() as session:
-            rows = (await session.execute(text("SELECT entry FROM audit_entries"))).scalars().all()
-    finally:
-        await database.dispose()
-    entries = [json.loads(row) for row in rows]
+    entries = await _edge_entries(edged, "tax")
     outcomes = {(e["outcome"], e.get("reason")) for e in entries}
     assert ("answered", None) in outcomes
     assert {("refused", "signature_invalid"), ("refused", "replayed"), ("refused", "purpose_not_allowed")} <= outcomes
     assert all(e["type"] == "edge.queried" and e["source"] == "tax" for e in entries)
     identity_numbers = [m["id_number"] for m in scenario_named(edged, "clearly_eligible")["household"]]
     assert not any(number in json.dumps(entries) for number in identity_numbers)
+
+
+async def _edge_entries(box: Sandbox, edge: str) -> list[dict[str, Any]]:
+    """The entries of an edge node's own audit log, read from its database file."""
+    database = Database(f"sqlite+aiosqlite:///{box.data_dir / 'edges' / edge / 'data' / 'edge.db'}")
+    try:
+        async with database.session() as session:
+            rows = (await session.execute(text("SELECT entry FROM audit_entries"))).scalars().all()
+    finally:
+        await database.dispose()
+    return [json.loads(row) for row in rows]
 
 
 async def test_report_facts_recomputes_the_stored_digests_and_catches_a_change(edged: Sandbox) -> None:
