@@ -24,6 +24,7 @@ from gateway.plugins import plugin_indicator_values
 
 IndicatorValue = int | float | None
 _FEN = Decimal("0.01")
+_MONTHLY_INCOME = ("income.wages", "income.business", "income.pension")
 
 # Which adapters each indicator needs; if one of them did not answer, the indicator is unknown (None).
 INDICATOR_SOURCES: Mapping[str, tuple[str, ...]] = {
@@ -86,6 +87,21 @@ def _decimal(value: FactValue) -> Decimal:
     return Decimal(str(value))
 
 
+def _total(values: Iterable[FactValue]) -> Decimal:
+    """The sum of numeric fact values, each taken as :func:`_decimal` takes it. Integers (most amounts, in
+    whole yuan) are added as integers and the others as decimals; both sums are exact (no amount comes near
+    Decimal's 28 digits), so the result is the one of adding every value as a Decimal, at a fraction of the
+    cost (a household's 12 months of income are about a hundred facts)."""
+    whole = 0
+    rest = Decimal(0)
+    for value in values:
+        if type(value) is int:
+            whole += value
+        else:
+            rest += _decimal(value)
+    return rest + whole
+
+
 def _facts_by_code(results: Iterable[SourceResult]) -> dict[str, list[Fact]]:
     grouped: dict[str, list[Fact]] = defaultdict(list)
     for result in results:
@@ -114,27 +130,18 @@ def compose_household(members: Sequence[QueryMember], results: Sequence[SourceRe
 
     living = [m.index for m in composition if m.deceased is not True]
     size = len(living)
-    monthly = {"income.wages", "income.business", "income.pension"}
-    income_total = sum(
-        (
-            _decimal(f.value)
-            for code in monthly
-            for f in facts.get(code, ())
-            if f.member in living and f.period in window
-        ),
-        Decimal(0),
+    counted = set(living)
+    income_total = _total(
+        f.value for code in _MONTHLY_INCOME for f in facts.get(code, ()) if f.member in counted and f.period in window
     ) / Decimal(12)
-    assets_total = sum(
-        (
-            _decimal(f.value)
-            for code in ("assets.deposits", "assets.securities", "assets.insurance_cash_value")
-            for f in facts.get(code, ())
-        ),
-        Decimal(0),
+    assets_total = _total(
+        f.value
+        for code in ("assets.deposits", "assets.securities", "assets.insurance_cash_value")
+        for f in facts.get(code, ())
     )
     residential = _distinct(facts.get("property.residential", ()), "certificate")
     commercial = _distinct(facts.get("property.commercial", ()), "certificate")
-    residential_area = sum((_decimal(p["area_m2"]) for p in residential.values()), Decimal(0))
+    residential_area = _total(p["area_m2"] for p in residential.values())
     businesses = _distinct(facts.get("business.registered", ()), "credit_code")
     enrollments = tuple(
         dict(f.value, member=f.member) for f in facts.get("assistance.enrollment", ()) if isinstance(f.value, dict)
@@ -144,7 +151,7 @@ def compose_household(members: Sequence[QueryMember], results: Sequence[SourceRe
         return _money(total / size) if size else None
 
     def total_of(code: str) -> Decimal:
-        return sum((_decimal(f.value) for f in facts.get(code, ())), Decimal(0))
+        return _total(f.value for f in facts.get(code, ()))
 
     values: dict[str, IndicatorValue] = {
         "household_size": size,
@@ -158,9 +165,7 @@ def compose_household(members: Sequence[QueryMember], results: Sequence[SourceRe
         "vehicles_count": int(total_of("vehicle.count")),
         "vehicles_value": _money(total_of("vehicle.value")),
         "registered_businesses": len(businesses),
-        "registered_capital_total": _money(
-            sum((_decimal(b["registered_capital"]) for b in businesses.values()), Decimal(0))
-        ),
+        "registered_capital_total": _money(_total(b["registered_capital"] for b in businesses.values())),
         "deceased_members": sum(1 for m in composition if m.deceased),
         "existing_enrollments": len(enrollments),
         "medical_expenses_12m": _money(total_of("expense.medical_12m")),

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.base import Fact, Provenance, QueryMember, SourceResult
-from gateway.meanstest.indicators import INDICATOR_SOURCES, compose_household, reference_months
+from gateway.meanstest.indicators import INDICATOR_SOURCES, _total, compose_household, reference_months
 
 AS_OF = date(2026, 11, 22)
 MONTHS = reference_months(AS_OF)
@@ -113,3 +118,25 @@ def test_missing_source_makes_its_indicators_unknown_not_zero() -> None:
     assert household.indicators["household_size"] is None
     assert household.indicators["monthly_income_per_capita"] is None
     assert all(m.deceased is None for m in household.composition)
+
+
+# Amounts as agencies send them: whole yuan, yuan and fen as numbers or as text.
+AMOUNTS = st.one_of(
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.decimals(min_value=-(10**9), max_value=10**9, places=2).map(float),
+    st.decimals(min_value=-(10**9), max_value=10**9, places=2).map(str),
+)
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.lists(AMOUNTS, max_size=40))
+def test_totals_equal_the_sum_of_every_amount_as_a_decimal(amounts: list[int | float | str]) -> None:
+    expected = sum((Decimal(str(amount)) for amount in amounts), Decimal(0))
+    assert _total(amounts) == expected
+
+
+def test_totals_refuse_what_is_not_a_number() -> None:
+    with pytest.raises(TypeError):
+        _total([1, True])
+    with pytest.raises(TypeError):
+        _total([1, None])
