@@ -28,12 +28,13 @@ async def driver_connection(connection: AsyncConnection) -> Any:
 async def autocommit_driver(database: Database) -> AsyncIterator[Any]:
     """A pooled asyncpg connection on which every statement is its own transaction (one round trip each).
     Failures surface as :class:`StoreUnavailable`, as through SQLAlchemy; a connection that failed below
-    SQL (closed, broken) is discarded instead of going back to the pool."""
+    SQL (closed, broken, or left mid-operation by one: asyncpg's ``InternalClientError``) is discarded
+    instead of going back to the pool."""
     async with database.autocommit() as connection:
         try:
             yield await driver_connection(connection)
         except asyncpg.PostgresError as exc:
             raise StoreUnavailable("the database did not complete the operation") from exc
-        except (asyncpg.InterfaceError, OSError) as exc:
+        except (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError) as exc:
             await connection.invalidate()
             raise StoreUnavailable("the database did not complete the operation") from exc
