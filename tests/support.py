@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from aiohttp import web
 from sqlalchemy import func, select
 
 from gateway.audit import AuditLog, LogKey, init_log_key, log_origin
@@ -48,6 +49,20 @@ async def serving(app: Any, http: str) -> AsyncIterator[int]:
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.asynccontextmanager
+async def serving_aiohttp(app: web.Application) -> AsyncIterator[str]:
+    """A real aiohttp server of ``app`` on a free loopback port (a webhook receiver, an identity provider:
+    a party outside the hub); yields its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 @contextlib.asynccontextmanager

@@ -217,9 +217,14 @@ async def login(request: Request) -> Response:
         return _login_page(request, "sign_in_failed", 401)
     except ConsoleLockedOut:
         return _login_page(request, "locked_out", 403)
+    return _signed_in(request, token, LOGIN_CSRF_COOKIE, "/console")
+
+
+def _signed_in(request: Request, token: str, used_cookie: str, used_path: str) -> Response:
+    """To the console's first page with the new session's cookie, the sign-in's own cookie gone."""
     response = _redirect("/console/search")
     _cookie(response, request, SESSION_COOKIE, token, max_age=int(hub_of(request).settings.console_session_s))
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console")
+    response.delete_cookie(used_cookie, path=used_path)
     return response
 
 
@@ -279,10 +284,7 @@ async def oidc_callback(
         return failed
     except ConsoleLockedOut:
         return _login_page(request, "locked_out", 403)
-    response = _redirect("/console/search")
-    _cookie(response, request, SESSION_COOKIE, token, max_age=int(hub_of(request).settings.console_session_s))
-    response.delete_cookie(OIDC_COOKIE, path="/console/oidc")
-    return response
+    return _signed_in(request, token, OIDC_COOKIE, "/console/oidc")
 
 
 @router.post("/logout")

@@ -34,6 +34,7 @@ from gateway.keydir import init_hub_key_dir
 from gateway.members import MemberRegistry
 from gateway.settings import DEFAULT_HUB_ID
 from gateway.store import Database
+from tests.support import serving_aiohttp
 
 HUB = DEFAULT_HUB_ID
 MIS = "CN/GOV/11110101MB12345677/dibao-mis"
@@ -72,16 +73,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     state = Receiver()
     app = web.Application()
     app.router.add_post("/{tail:.*}", state.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    state.base_url = f"http://127.0.0.1:{port}"
-    try:
+    async with serving_aiohttp(app) as base_url:
+        state.base_url = base_url
         yield state
-    finally:
-        await runner.cleanup()
 
 
 @dataclass

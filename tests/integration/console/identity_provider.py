@@ -19,6 +19,8 @@ from aiohttp import web
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from tests.support import serving_aiohttp
+
 CLIENT_ID = "hedui-console"
 CLIENT_SECRET = "console-secret-for-tests-only"
 
@@ -119,13 +121,6 @@ async def running_provider() -> AsyncIterator[IdentityProvider]:
     app.router.add_get("/jwks", provider.jwks)
     app.router.add_get("/authorize", provider.authorize)
     app.router.add_post("/token", provider.token)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    provider.issuer = f"http://127.0.0.1:{port}"
-    try:
+    async with serving_aiohttp(app) as base_url:
+        provider.issuer = base_url
         yield provider
-    finally:
-        await runner.cleanup()

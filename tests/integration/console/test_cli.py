@@ -18,12 +18,18 @@ from gateway.envelope import init_key_dir
 from gateway.store import Database
 
 
-def test_add_user_creates_an_audited_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def hub_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Hub keys and a database URL in the environment, as an operator's shell has them; returns the URL."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
     monkeypatch.setenv("HEDUI_DATABASE_URL", url)
     monkeypatch.setenv("HEDUI_KEY_DIR", str(tmp_path / "keys"))
     init_key_dir(tmp_path / "keys")
     init_log_key(tmp_path / "keys")
+    return url
+
+
+def test_add_user_creates_an_audited_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = hub_environment(tmp_path, monkeypatch)
     password = tmp_path / "pw.txt"
     password.write_text("a long enough passphrase\n", encoding="utf-8")
     runner = CliRunner()
@@ -76,11 +82,7 @@ def test_add_user_refuses_a_short_or_missing_password_file(tmp_path: Path, monke
 
 
 def test_add_user_links_an_account_to_the_identity_provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
-    monkeypatch.setenv("HEDUI_DATABASE_URL", url)
-    monkeypatch.setenv("HEDUI_KEY_DIR", str(tmp_path / "keys"))
-    init_key_dir(tmp_path / "keys")
-    init_log_key(tmp_path / "keys")
+    url = hub_environment(tmp_path, monkeypatch)
     runner = CliRunner()
     unconfigured = runner.invoke(app, ["console", "add-user", "wang", "--oidc-subject", "248289761001"])
     assert unconfigured.exit_code == 1 and "HEDUI_CONSOLE_OIDC_ISSUER" in unconfigured.output

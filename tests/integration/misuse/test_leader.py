@@ -26,6 +26,7 @@ async def test_one_holder_and_a_takeover_when_its_connection_dies(postgres_url: 
                     text(
                         "SELECT pg_terminate_backend(pid) FROM pg_locks "
                         "WHERE locktype = 'advisory' AND granted "
+                        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
                         "AND ((classid::bigint << 32) | objid::bigint) = (:key)::bigint"
                     ),
                     {"key": ADVISORY_LOCK_KEY},

@@ -21,6 +21,7 @@ from gateway.metrics import HubMetrics
 from gateway.misuse import MisuseDetection, alert_claims, load_rules
 from gateway.settings import DEFAULT_HUB_ID
 from gateway.store import Database
+from tests.support import serving_aiohttp
 
 RULES = Path(__file__).resolve().parents[3] / "contracts" / "misuse-rules.yaml"
 MIS = "CN/GOV/11110101MB12345677/dibao-mis"
@@ -47,16 +48,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     hook = Receiver()
     app = web.Application()
     app.router.add_post("/hook", hook.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    hook.url = f"http://127.0.0.1:{port}/hook"
-    try:
+    async with serving_aiohttp(app) as base_url:
+        hook.url = f"{base_url}/hook"
         yield hook
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
