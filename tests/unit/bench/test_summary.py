@@ -155,3 +155,17 @@ def test_the_profile_is_reported_with_its_largest_parts() -> None:
     assert row["met"] is None
     failed = _find(_by_target({"profile": {"rows": [{"table": "error", "what": "Permission denied"}]}}), "profile")
     assert failed["measured"] == "no profile: Permission denied"
+
+
+def test_scaling_is_reported_per_deployment() -> None:
+    scaling = {
+        "rows": [
+            {"deployment": "1 process", "concurrency": 16, "throughput_rps": 58.4, "speedup": 1.0},
+            {"deployment": "1 process", "concurrency": 64, "throughput_rps": 84.8, "speedup": 1.0},
+            {"deployment": "uvicorn --workers 2", "concurrency": 16, "throughput_rps": 86.3, "speedup": 1.48},
+            {"deployment": "uvicorn --workers 2", "concurrency": 64, "throughput_rps": 77.3, "speedup": 0.91},
+        ]
+    }
+    row = _find(_by_target({"scaling": scaling}), "1 vs 2 hub workers")
+    assert row["measured"] == "1 process: 58/s, 85/s; uvicorn --workers 2: 86/s x1.48, 77/s x0.91; conc 16/64"
+    assert row["met"] is None
