@@ -242,7 +242,7 @@ def _scaling(rows: Sequence[Row]) -> dict[str, Any]:
 
 def _batch(rows: Sequence[Row]) -> list[dict[str, Any]]:
     def label(r: Row) -> str:
-        return f"{r['queue']} x{r['workers']}"
+        return f"{r['queue']} x{r['workers']}" + (" failed" if r.get("error") else "")
 
     return [
         _target(

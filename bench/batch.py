@@ -143,7 +143,11 @@ async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 print(f"consents of {len(desk) + len(batch)} households in {time.perf_counter() - started:.0f} s")
                 for queue in args.queues.split(","):
                     for workers in [int(w) for w in args.workers.split(",")]:
-                        row = await _cell(args, agencies, setup, directory, queue, workers, desk, batch, calls)
+                        try:
+                            row = await _cell(args, agencies, setup, directory, queue, workers, desk, batch, calls)
+                        except Exception as exc:  # a failed configuration is a result; the others still run
+                            print(f"batch on {queue} with {workers} worker(s) failed: {exc}", flush=True)
+                            row = {"queue": queue, "workers": workers, "items": len(batch), "error": str(exc)}
                         rows.append(row)
                         print({k: v for k, v in row.items() if not isinstance(v, dict)}, flush=True)
         finally:
@@ -235,7 +239,8 @@ async def _cell(
             if status["finished"]:
                 break
             if any(p.returncode is not None for p in processes):
-                raise RuntimeError(f"a worker exited: see {logs}")
+                tails = [log.read_text(errors="replace").strip().splitlines()[-5:] for log in logs]
+                raise RuntimeError(f"a worker exited; the end of its output: {tails}")
         elapsed = time.perf_counter() - started
         finished.set()
         busy = await busy_task
@@ -397,5 +402,5 @@ def _print(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     print_table(title, columns, rows)
     for row in rows:
         del row["quota_use_text"]
-        if row["desk_error_codes"]:
+        if row.get("desk_error_codes"):
             print(f"front-desk failures, {row['queue']} x {row['workers']}: {row['desk_error_codes']}")

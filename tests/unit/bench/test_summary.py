@@ -135,6 +135,13 @@ def test_a_value_missing_from_a_measured_cell_is_not_met() -> None:
     assert _find(_by_target({"batch": batch}), "batch: achieved/allowed")["met"] is False
 
 
+def test_a_failed_configuration_is_shown_and_not_met() -> None:
+    batch = {"rows": [{"queue": "database", "workers": 2, "items": 2000, "error": "a worker exited"}]}
+    row = _find(_by_target({"batch": batch}), "batch: front-desk p50")
+    assert row["measured"] == "database x2 failed: -"
+    assert row["met"] is False
+
+
 def test_render_counts_the_targets_met() -> None:
     fanout = {"rows": [{"concurrency": 1, "hub_over_slowest": 1.1, "hub_p50_ms": 55.0, "slowest_agency_p50_ms": 50.0}]}
     text = render({"fanout": fanout})
