@@ -9,7 +9,6 @@ import pytest
 
 from adapters.base import Fact, Provenance, QueryMember, SourceQuery, SourceResult
 from gateway.broker import Broker, SourcePolicy
-from gateway.broker.fanout import retry_backoff_s
 from gateway.broker.quota import AgencyQuota, MemoryQuotaLimiter, Priority
 from gateway.errors import SourceProtocolError, SourceUnavailable
 from gateway.metrics import HubMetrics
@@ -95,14 +94,6 @@ async def test_connection_failures_are_retried_at_most_retries_times() -> None:
     adapter = ScriptedAdapter("tax", errors=[SourceUnavailable("down")] * 5)
     outcome = (await Broker({"tax": adapter}, SourcePolicy(retries=2)).fan_out(QUERY, ["tax"]))[0]
     assert (outcome.status, outcome.error_code, adapter.calls) == ("unavailable", "source_unavailable", 3)
-
-
-def test_retry_backoff_doubles_from_50_ms_with_up_to_50_ms_of_jitter_and_at_most_half_a_second() -> None:
-    for _ in range(200):
-        assert 0.05 <= retry_backoff_s(1) <= 0.1
-        assert 0.1 <= retry_backoff_s(2) <= 0.15
-        assert 0.4 <= retry_backoff_s(4) <= 0.45
-        assert retry_backoff_s(5) == 0.5
 
 
 async def test_protocol_errors_are_not_retried() -> None:
