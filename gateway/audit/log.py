@@ -56,10 +56,12 @@ from gateway.audit.rfc9162 import Node, append_leaves, consistency_plan, fold, i
 from gateway.audit.subject_report import Access, subject_accesses
 from gateway.errors import AuditUnavailable, InvalidInput, NotFound, StoreUnavailable
 from gateway.store import Database
-from gateway.store.raw import autocommit_driver
+from gateway.store.raw import DRIVER_ERRORS, autocommit_driver, driver_connection
 from gateway.store.rows import insert_rows
 
 log = logging.getLogger(__name__)
+
+_STORE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, *DRIVER_ERRORS)
 
 MAX_PAGE = 1000
 MAX_REPORT_ENTRIES = 10_000
@@ -241,7 +243,7 @@ class AuditLog:
         connection = await transaction.connection() if isinstance(transaction, AsyncSession) else transaction
         try:
             start, _, _ = await self._write(connection, prepared)
-        except SQLAlchemyError as exc:
+        except _STORE_ERRORS as exc:
             raise AuditUnavailable("the audit entry could not be written") from exc
         event.listen(connection.sync_connection, "commit", self._committed_elsewhere, once=True)
         return list(range(start, start + len(prepared)))
@@ -396,7 +398,7 @@ class AuditLog:
             if connection.dialect.name == "sqlite":
                 # Take SQLite's write lock at BEGIN, waiting under busy_timeout: a deferred transaction can
                 # fail at once (SQLITE_BUSY_SNAPSHOT) when another process commits while it waits to write.
-                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+                await (await driver_connection(connection)).execute("BEGIN IMMEDIATE")
             start, size, new_frontier = await self._write(
                 connection, [prepared for pending in batch for prepared in pending.entries]
             )
@@ -412,14 +414,18 @@ class AuditLog:
         and the new right border (for this process's cache, once committed)."""
         # First statement, and a write: the lock it takes orders this batch after every committed one
         # (a SQLite transaction that reads first could not upgrade to writing once another committed).
-        size = (
-            await connection.execute(
-                update(AuditSequencer)
-                .where(AuditSequencer.id == 1)
-                .values(tree_size=AuditSequencer.tree_size + len(entries))
-                .returning(AuditSequencer.tree_size)
-            )
-        ).scalar_one()
+        if connection.dialect.name == "sqlite":  # one hop to aiosqlite's thread, where SQLAlchemy takes four
+            found = await (await driver_connection(connection)).execute_fetchall(_BUMP_SQLITE, (len(entries),))
+            size = int(found[0][0])
+        else:
+            size = (
+                await connection.execute(
+                    update(AuditSequencer)
+                    .where(AuditSequencer.id == 1)
+                    .values(tree_size=AuditSequencer.tree_size + len(entries))
+                    .returning(AuditSequencer.tree_size)
+                )
+            ).scalar_one()
         start = size - len(entries)
         border = self._frontier if start == self._size else await _store.frontier(connection, start)
         completed, new_frontier = append_leaves(border, [leaf_hash(prepared.entry) for prepared in entries])
@@ -696,6 +702,8 @@ def _staged(batch: Sequence[_Pending], start: int) -> dict[AlongsideWriter, list
         first += len(pending.entries)
     return staged
 
+
+_BUMP_SQLITE = "UPDATE audit_sequencer SET tree_size = tree_size + ? WHERE id = 1 RETURNING tree_size"
 
 _APPEND_IN_ONE_STATEMENT = """
 WITH appended AS (

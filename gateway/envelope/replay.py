@@ -18,6 +18,7 @@ from typing import Protocol
 
 from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.errors import ConfigurationError, Replayed
 from gateway.store import Database
@@ -94,19 +95,21 @@ class SqlReplayCache:
         self._next_purge = clock() + self._interval
 
     async def remember(self, issuer: str, jti: str, expires_at: datetime) -> None:
-        expires_at = _as_utc(expires_at)
         await self.purge_if_due()
+        # One statement, committed by itself: one round trip on the request path.
+        async with self._database.autocommit() as connection:
+            await self.remember_within(connection, issuer, jti, expires_at)
+
+    async def remember_within(self, connection: AsyncConnection, issuer: str, jti: str, expires_at: datetime) -> None:
+        """:meth:`remember` in the caller's connection (which commits it); no purge."""
         # Both dialects spell the upsert the same way, with their own Insert construct.
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         statement = (
             insert(ReplayEntry)
-            .values(issuer=issuer, jti=jti, expires_at=expires_at)
+            .values(issuer=issuer, jti=jti, expires_at=_as_utc(expires_at))
             .on_conflict_do_nothing(index_elements=[ReplayEntry.issuer, ReplayEntry.jti])
         )
-        # One statement, committed by itself: one round trip on the request path.
-        async with self._database.autocommit() as connection:
-            result = await connection.execute(statement)
-        if result.rowcount == 0:
+        if (await connection.execute(statement)).rowcount == 0:
             raise Replayed()
 
     async def purge_if_due(self) -> None:

@@ -20,11 +20,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.consent.coverage import Grant
 from gateway.consent.models import Consent
 from gateway.envelope import JtiClaim, SqlReplayCache
-from gateway.errors import Replayed
+from gateway.errors import Replayed, StoreUnavailable
 from gateway.registry.duplicates import ActiveEnrollment
 from gateway.registry.models import Enrollment
 from gateway.store import Database
@@ -132,37 +133,46 @@ class VerificationChecks:
     async def _read_core(
         self, claim: JtiClaim | None, refs: list[str], grantees: list[str], registry_refs: list[str], day: date
     ) -> CheckedRows:
-        await self.claim_alone(claim)  # first: a replay reads nothing
-        async with self._database.autocommit() as connection:
-            grants = (
-                await connection.execute(
-                    select(
-                        Consent.consent_id,
-                        Consent.subject_ref,
-                        Consent.purposes,
-                        Consent.categories,
-                        Consent.status,
-                        Consent.signed_at,
-                        Consent.valid_from,
-                        Consent.valid_until,
-                    ).where(Consent.subject_ref.in_(refs), Consent.grantee.in_(grantees))
-                )
-            ).all()
-            enrollments = (
-                (
+        # One connection for the three statements: on SQLite each connection checkout, isolation change and
+        # statement is a hop to aiosqlite's thread, the costly part of an in-process database.
+        if claim is not None:
+            await self._replay.purge_if_due()
+        try:
+            async with self._database.engine.connect() as connection:
+                if claim is not None:  # first, and committed before the reads: a replay reads nothing
+                    await self._replay.remember_within(connection, claim.issuer, claim.jti, claim.expires_at)
+                    await connection.commit()
+                grants = (
                     await connection.execute(
                         select(
-                            Enrollment.subject_ref, Enrollment.programme, Enrollment.region, Enrollment.start_date
-                        ).where(
-                            Enrollment.subject_ref.in_(registry_refs),
-                            Enrollment.start_date <= day,
-                            or_(Enrollment.end_date.is_(None), Enrollment.end_date >= day),
-                        )
+                            Consent.consent_id,
+                            Consent.subject_ref,
+                            Consent.purposes,
+                            Consent.categories,
+                            Consent.status,
+                            Consent.signed_at,
+                            Consent.valid_from,
+                            Consent.valid_until,
+                        ).where(Consent.subject_ref.in_(refs), Consent.grantee.in_(grantees))
                     )
                 ).all()
-                if registry_refs
-                else []
-            )
+                enrollments = (
+                    (
+                        await connection.execute(
+                            select(
+                                Enrollment.subject_ref, Enrollment.programme, Enrollment.region, Enrollment.start_date
+                            ).where(
+                                Enrollment.subject_ref.in_(registry_refs),
+                                Enrollment.start_date <= day,
+                                or_(Enrollment.end_date.is_(None), Enrollment.end_date >= day),
+                            )
+                        )
+                    ).all()
+                    if registry_refs
+                    else []
+                )
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable("the database did not complete the operation") from exc
         index_of = _positions(refs)
         return CheckedRows(
             grants=[_grant(*row) for row in grants],

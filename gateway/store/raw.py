@@ -5,6 +5,7 @@ statement cache); the connection stays in SQLAlchemy's pool, so the pool's size 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.errors import StoreUnavailable
 from gateway.store.database import Database
+
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    sqlite3.Error,
+)
+"""What a statement run on the driver directly raises where SQLAlchemy would raise its ``SQLAlchemyError``."""
 
 
 async def driver_connection(connection: AsyncConnection) -> Any:

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gateway.audit.log import AlongsideWriter, UnnestStatement
 from gateway.store.database import Database
 from gateway.store.models import Verification
 from gateway.store.raw import driver_connection
-from gateway.store.rows import insert_rows
+from gateway.store.rows import bound_rows, insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,12 @@ RETURNING 1
 """
 
 
+_COMPLETE_SQLITE = """
+UPDATE verifications SET status = ?, completed_at = ?, report_digest = ?, report_sealed = ?
+WHERE verification_id = ? AND status = 'requested'
+"""
+
+
 def _completed_arrays(items: Sequence[tuple[int, Completed]]) -> list[list[Any]]:
     rows = [row for _, row in items]
     return [
@@ -132,29 +138,15 @@ async def _write_completed(connection: AsyncConnection, items: Sequence[tuple[in
             _COMPLETE_PG.format("$1", "$2", "$3", "$4", "$5", appended="true"), *_completed_arrays(items)
         )
         updated = int(status.rsplit(" ", 1)[-1])
-    else:
-        result = await connection.execute(
-            update(Verification)
-            .where(Verification.verification_id == bindparam("vid"), Verification.status == REQUESTED)
-            .values(
-                status=bindparam("new_status"),
-                completed_at=bindparam("at"),
-                report_digest=bindparam("digest"),
-                report_sealed=bindparam("sealed"),
-            )
-            .execution_options(synchronize_session=False),
-            [
-                {
-                    "vid": row.verification_id,
-                    "new_status": row.status,
-                    "at": row.completed_at,
-                    "digest": row.report_digest,
-                    "sealed": row.report_sealed,
-                }
-                for row in rows
-            ],
+    else:  # one executemany on the aiosqlite connection: one hop to its thread
+        values = bound_rows(
+            connection.dialect,
+            Verification,
+            ("status", "completed_at", "report_digest", "report_sealed", "verification_id"),
+            [(row.status, row.completed_at, row.report_digest, row.report_sealed, row.verification_id) for row in rows],
         )
-        updated = result.rowcount
+        cursor = await (await driver_connection(connection)).executemany(_COMPLETE_SQLITE, values)
+        updated = cursor.rowcount
     _completed_count(items, updated)
 
 
