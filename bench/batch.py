@@ -189,6 +189,7 @@ async def _cell(
     concurrency = worker_concurrency(args.rate, workers, args.concurrency)
     logs = [directory / f"{tag}-worker-{n}.log" for n in range(workers)]
     processes = []
+    busy_task: asyncio.Task[list[float]] | None = None
     client = HubClient(
         public_url, member_id=setup.member_id, private_jwks=setup.member_private_jwks, hub_id=setup.hub_id
     )
@@ -246,6 +247,10 @@ async def _cell(
         busy = await busy_task
         cpu_after = {name: _cpu(group) for name, group in pids.items()}
     finally:
+        if busy_task is not None and not busy_task.done():  # the cell failed: the desk stops with it
+            busy_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await busy_task
         for process in processes:
             with contextlib.suppress(ProcessLookupError):
                 process.terminate()
