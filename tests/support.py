@@ -8,18 +8,18 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from gateway.audit import AuditLog, LogKey, init_log_key, log_origin
 from gateway.audit.models import AuditEntryRow
 from gateway.sandbox import Sandbox
-from gateway.store import Database
+from gateway.store import Database, raw
 
 BOUND_S = 60.0  # generous bound of every wait: the machine is shared
 
@@ -129,3 +129,56 @@ async def raw_exchange(host: str, port: int, *parts: bytes) -> tuple[int, dict[s
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
+
+
+_DRIVER_STATEMENTS = frozenset({"execute", "executemany", "fetch", "fetchrow", "fetchval"})
+
+
+class Reporting:
+    """Stands in for ``inner`` (an asyncpg connection or its protocol object) and reports each call of the
+    methods ``names`` with its arguments before making it."""
+
+    def __init__(self, inner: Any, names: frozenset[str], report: Callable[[str, tuple[Any, ...]], None]) -> None:
+        self._inner = inner
+        self._names = names
+        self._report = report
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if name not in self._names:
+            return attribute
+
+        def reported(*args: Any, **kwargs: Any) -> Any:
+            self._report(name, args)
+            return attribute(*args, **kwargs)
+
+        return reported
+
+
+@contextlib.contextmanager
+def statements_sent(database: Database) -> Iterator[list[str]]:
+    """The first word of each statement sent to ``database`` meanwhile, through SQLAlchemy or straight down a
+    pooled asyncpg connection (gateway.store.raw) alike; transaction control and the audit log's statements
+    (it may sign a checkpoint at any time) left out."""
+    sent: list[str] = []
+
+    def record(statement: str) -> None:
+        word = statement.split()[0].upper()
+        if "audit_" not in statement and word not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            sent.append(word)
+
+    def through_sqlalchemy(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        record(statement)
+
+    original = raw.driver_connection
+
+    async def recording_driver(connection: Any) -> Any:
+        return Reporting(await original(connection), _DRIVER_STATEMENTS, lambda _name, args: record(args[0]))
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", through_sqlalchemy)
+    raw.driver_connection = recording_driver  # type: ignore[assignment]
+    try:
+        yield sent
+    finally:
+        raw.driver_connection = original  # type: ignore[assignment]
+        event.remove(database.engine.sync_engine, "before_cursor_execute", through_sqlalchemy)

@@ -2,7 +2,8 @@
 
 Nothing here is cached: every check reads the ``consents`` table, so a revocation committed through any hub
 replica stops every verification that checks consent after the commit. The check is one query for the whole
-household (``subject_ref IN (...) AND grantee IN (member, region)``), served by ``ix_consents_subject_grantee``.
+household (``subject_ref IN (...) AND grantee IN (member, region)``), served by ``ix_consents_subject_grantee``,
+read by :func:`gateway.meanstest.checks.read_checked_rows` as the verification flow reads it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.audit import AuditLog, ConsentGranted
 from gateway.audit import ConsentRevoked as AuditConsentRevoked
-from gateway.consent.coverage import Grant, covering_consents, status_at
+from gateway.consent.coverage import covering_consents, status_at
 from gateway.consent.models import Consent
 from gateway.consent.receipt import receipt_claims, sign_receipt
 from gateway.consent.rules import CHINA_STANDARD_TIME, ConsentTerms, age_on, check_terms
@@ -33,6 +34,7 @@ from gateway.errors import (
 )
 from gateway.ids import parse_id_number
 from gateway.ids.subject import subject_ref
+from gateway.meanstest import checks
 from gateway.members import MemberRecord
 from gateway.store import Database
 from gateway.store.at_rest import seal_at_rest
@@ -159,33 +161,9 @@ class ConsentService:
                 refs.append(subject_ref(self._keys().subject_pepper, parse_id_number(raw).value))
             except InvalidIdNumber as exc:
                 raise InvalidIdNumber(f"household member {index}: {exc.detail}", member_index=index) from None
-        async with self._database.autocommit() as connection:  # one statement: one round trip
-            result = await connection.execute(
-                select(
-                    Consent.consent_id,
-                    Consent.subject_ref,
-                    Consent.purposes,
-                    Consent.categories,
-                    Consent.status,
-                    Consent.signed_at,
-                    Consent.valid_from,
-                    Consent.valid_until,
-                ).where(Consent.subject_ref.in_(set(refs)), Consent.grantee.in_(grantees_of(requester)))
-            )
-            grants = [
-                Grant(
-                    consent_id=row.consent_id,
-                    subject_ref=row.subject_ref,
-                    purposes=frozenset(row.purposes),
-                    categories=frozenset(row.categories),
-                    revoked=row.status == "revoked",
-                    signed_at=_utc(row.signed_at),
-                    valid_from=_utc(row.valid_from),
-                    valid_until=_utc(row.valid_until),
-                )
-                for row in result
-            ]
-        return covering_consents(refs, grants, purpose=purpose, categories=categories, at=at)
+        # The verification flow's reader and decision (imported as a module: it imports this package's modules).
+        rows = await checks.read_checked_rows(self._database, refs, grantees_of(requester), enrollments_on=None)
+        return covering_consents(refs, rows.grants, purpose=purpose, categories=categories, at=at)
 
     def _row(self, terms: ConsentTerms, *, controller: str, now: datetime) -> Consent:
         registration = terms.registration

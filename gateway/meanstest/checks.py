@@ -10,6 +10,8 @@ claim first.
 
 What the rows mean stays with their owners: :func:`gateway.consent.coverage.covering_consents` decides
 consent, :func:`gateway.registry.duplicates.find_duplicates` the duplicate-assistance findings.
+:func:`read_checked_rows` is the one reader: ``ConsentService.check`` and ``RegistryService.check_duplicates``
+read through it too (without a claim), so every consent and duplicate check reads the same rows the same way.
 """
 
 from __future__ import annotations
@@ -87,41 +89,12 @@ class VerificationChecks:
         """Claim ``claim`` (when given; :class:`Replayed` if it was claimed before, and then nothing is read),
         then the grants to ``grantees`` about ``subject_refs`` and, unless ``enrollments_on`` is None (a
         purpose of no registry programme), their enrollments active on that day."""
-        refs = list(subject_refs)
-        registry_refs = refs if enrollments_on is not None else []
-        day = enrollments_on or date.min
-        if self._database.is_sqlite:
-            return await self._read_core(claim, refs, list(grantees), registry_refs, day)
-        if claim is not None:
-            await self._replay.purge_if_due()
-        async with autocommit_driver(self._database) as driver:
-            if claim is None:
-                row = await driver.fetchrow(_CHECK_PG, refs, list(grantees), registry_refs, day)
-            else:
-                row = await driver.fetchrow(
-                    _CHECK_CLAIMING_PG,
-                    refs,
-                    list(grantees),
-                    registry_refs,
-                    day,
-                    claim.issuer,
-                    claim.jti,
-                    claim.expires_at.astimezone(UTC),
-                )
-        assert row is not None  # the statement always returns its one row
-        if not row["fresh"]:
-            raise Replayed()
-        index_of = _positions(refs)
-        return CheckedRows(
-            grants=[
-                # SQLAlchemy's asyncpg dialect decodes json on its pooled connections (a record's fields too).
-                _grant(*grant)
-                for grant in row["grants"]
-            ],
-            enrollments=[
-                ActiveEnrollment(index_of[ref], programme, region, since)
-                for ref, programme, region, since in row["enrollments"]
-            ],
+        return await read_checked_rows(
+            self._database,
+            subject_refs,
+            grantees,
+            enrollments_on=enrollments_on,
+            claiming=None if claim is None else (claim, self._replay),
         )
 
     async def claim_alone(self, claim: JtiClaim | None) -> None:
@@ -130,19 +103,78 @@ class VerificationChecks:
         if claim is not None:
             await self._replay.remember(claim.issuer, claim.jti, claim.expires_at)
 
-    async def _read_core(
-        self, claim: JtiClaim | None, refs: list[str], grantees: list[str], registry_refs: list[str], day: date
-    ) -> CheckedRows:
-        # One connection for the three statements: on SQLite each connection checkout, isolation change and
-        # statement is a hop to aiosqlite's thread, the costly part of an in-process database.
-        if claim is not None:
-            await self._replay.purge_if_due()
-        try:
-            async with self._database.engine.connect() as connection:
-                if claim is not None:  # first, and committed before the reads: a replay reads nothing
-                    await self._replay.remember_within(connection, claim.issuer, claim.jti, claim.expires_at)
-                    await connection.commit()
-                grants = (
+
+async def read_checked_rows(
+    database: Database,
+    subject_refs: Sequence[str],
+    grantees: Sequence[str],
+    *,
+    enrollments_on: date | None,
+    claiming: tuple[JtiClaim, SqlReplayCache] | None = None,
+) -> CheckedRows:
+    """The rows every consent and duplicate-assistance check decides on, for the flow's checks and the
+    services' ``check`` methods alike: the grants to ``grantees`` about ``subject_refs`` (none read when
+    ``grantees`` is empty) and their enrollments active on ``enrollments_on`` (none read when None).
+    ``claiming`` is a jti claim and its replay cache: claimed first, and a replay reads nothing."""
+    refs = list(subject_refs)
+    registry_refs = refs if enrollments_on is not None else []
+    day = enrollments_on or date.min
+    if database.is_sqlite:
+        return await _read_core(database, claiming, refs, list(grantees), registry_refs, day)
+    if claiming is not None:
+        await claiming[1].purge_if_due()
+    async with autocommit_driver(database) as driver:
+        if claiming is None:
+            row = await driver.fetchrow(_CHECK_PG, refs, list(grantees), registry_refs, day)
+        else:
+            claim = claiming[0]
+            row = await driver.fetchrow(
+                _CHECK_CLAIMING_PG,
+                refs,
+                list(grantees),
+                registry_refs,
+                day,
+                claim.issuer,
+                claim.jti,
+                claim.expires_at.astimezone(UTC),
+            )
+    assert row is not None  # the statement always returns its one row
+    if not row["fresh"]:
+        raise Replayed()
+    index_of = _positions(refs)
+    return CheckedRows(
+        grants=[
+            # SQLAlchemy's asyncpg dialect decodes json on its pooled connections (a record's fields too).
+            _grant(*grant)
+            for grant in row["grants"]
+        ],
+        enrollments=[
+            ActiveEnrollment(index_of[ref], programme, region, since)
+            for ref, programme, region, since in row["enrollments"]
+        ],
+    )
+
+
+async def _read_core(
+    database: Database,
+    claiming: tuple[JtiClaim, SqlReplayCache] | None,
+    refs: list[str],
+    grantees: list[str],
+    registry_refs: list[str],
+    day: date,
+) -> CheckedRows:
+    # One connection for the three statements: on SQLite each connection checkout, isolation change and
+    # statement is a hop to aiosqlite's thread, the costly part of an in-process database.
+    if claiming is not None:
+        await claiming[1].purge_if_due()
+    try:
+        async with database.engine.connect() as connection:
+            if claiming is not None:  # first, and committed before the reads: a replay reads nothing
+                claim, replay = claiming
+                await replay.remember_within(connection, claim.issuer, claim.jti, claim.expires_at)
+                await connection.commit()
+            grants = (
+                (
                     await connection.execute(
                         select(
                             Consent.consent_id,
@@ -156,28 +188,31 @@ class VerificationChecks:
                         ).where(Consent.subject_ref.in_(refs), Consent.grantee.in_(grantees))
                     )
                 ).all()
-                enrollments = (
-                    (
-                        await connection.execute(
-                            select(
-                                Enrollment.subject_ref, Enrollment.programme, Enrollment.region, Enrollment.start_date
-                            ).where(
-                                Enrollment.subject_ref.in_(registry_refs),
-                                Enrollment.start_date <= day,
-                                or_(Enrollment.end_date.is_(None), Enrollment.end_date >= day),
-                            )
+                if grantees
+                else []
+            )
+            enrollments = (
+                (
+                    await connection.execute(
+                        select(
+                            Enrollment.subject_ref, Enrollment.programme, Enrollment.region, Enrollment.start_date
+                        ).where(
+                            Enrollment.subject_ref.in_(registry_refs),
+                            Enrollment.start_date <= day,
+                            or_(Enrollment.end_date.is_(None), Enrollment.end_date >= day),
                         )
-                    ).all()
-                    if registry_refs
-                    else []
-                )
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable("the database did not complete the operation") from exc
-        index_of = _positions(refs)
-        return CheckedRows(
-            grants=[_grant(*row) for row in grants],
-            enrollments=[ActiveEnrollment(index_of[row[0]], row[1], row[2], row[3]) for row in enrollments],
-        )
+                    )
+                ).all()
+                if registry_refs
+                else []
+            )
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable("the database did not complete the operation") from exc
+    index_of = _positions(refs)
+    return CheckedRows(
+        grants=[_grant(*row) for row in grants],
+        enrollments=[ActiveEnrollment(index_of[row[0]], row[1], row[2], row[3]) for row in enrollments],
+    )
 
 
 def _positions(refs: Sequence[str]) -> dict[str, int]:

@@ -29,11 +29,11 @@ from gateway.errors import (
 from gateway.ids import parse_id_number, validate_region
 from gateway.ids.gbt2260 import region_covers
 from gateway.ids.subject import subject_ref
+from gateway.meanstest import checks
 from gateway.registry.bodies import EnrollmentCreate, EnrollmentEnd, EnrollmentList, EnrollmentSearch, EnrollmentView
 from gateway.registry.duplicates import (
     DEFAULT_FORBIDDEN_OVERLAPS,
     PROGRAMMES,
-    ActiveEnrollment,
     DuplicateFinding,
     find_duplicates,
     programme_for_purpose,
@@ -145,25 +145,17 @@ class RegistryService:
         if programme not in PROGRAMMES:
             raise InvalidInput(f"programme must be one of {', '.join(PROGRAMMES)}")
         validate_region(region)
-        index_of: dict[str, int] = {}
+        refs = []
         for index, raw in enumerate(household_id_numbers):
             try:
-                id_number = parse_id_number(raw).value
+                refs.append(self._subject_ref(parse_id_number(raw).value))
             except InvalidIdNumber as exc:
                 raise InvalidIdNumber(f"household member {index}: {exc.detail}", member_index=index) from None
-            index_of.setdefault(self._subject_ref(id_number), index)
-        if not index_of:
+        if not refs:
             return []
-        async with self._database.autocommit() as connection:  # one statement: one round trip
-            rows = (
-                await connection.execute(
-                    select(
-                        Enrollment.subject_ref, Enrollment.programme, Enrollment.region, Enrollment.start_date
-                    ).where(Enrollment.subject_ref.in_(list(index_of)), _active_on(as_of))
-                )
-            ).all()
-        active = [ActiveEnrollment(index_of[ref], kind, where, since) for ref, kind, where, since in rows]
-        return find_duplicates(active, programme, region, forbidden_overlaps)
+        # The verification flow's reader and decision (imported as a module: it imports this package's modules).
+        rows = await checks.read_checked_rows(self._database, refs, (), enrollments_on=as_of)
+        return find_duplicates(rows.enrollments, programme, region, forbidden_overlaps)
 
     async def check_for_purpose(
         self,

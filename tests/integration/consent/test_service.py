@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from jwcrypto import jwk as cjwk
 from jwcrypto import jws as cjws
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from gateway.audit import AuditLog
 from gateway.consent import ConsentService, subject_ref, verify_receipt
@@ -27,6 +27,7 @@ from gateway.errors import (
 )
 from gateway.store import Database
 from gateway.store.at_rest import open_at_rest
+from tests.support import statements_sent
 
 if TYPE_CHECKING:  # the kit is a fixture of this directory's conftest.py
     from conftest import ConsentKit
@@ -108,20 +109,9 @@ async def test_the_check_is_one_query_for_the_household(
     kit: ConsentKit, service: ConsentService, database: Database
 ) -> None:
     await register_household(kit, service)
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "audit_" not in statement:  # the audit log may sign a checkpoint of the registrations meanwhile
-            statements.append(statement)
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(database) as statements:
         await service.check(household(kit), purpose=PURPOSE, categories=ALL, requester=kit.mis_member)
-    finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
-    assert [s.split()[0].upper() for s in statements if not s.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))] == [
-        "SELECT"
-    ]
+    assert statements == ["SELECT"]
 
 
 async def test_a_missing_member_is_refused_by_position(kit: ConsentKit, service: ConsentService) -> None:

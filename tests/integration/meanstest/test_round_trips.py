@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,30 +25,13 @@ from gateway.envelope import JtiClaim
 from gateway.sandbox import Sandbox
 from tests.conftest import ADMIN_URL, _admin
 from tests.integration.helpers import sandbox_document, scenario_named, verification_request
-from tests.support import running_sandbox
+from tests.support import Reporting, running_sandbox
 
 pytestmark = [pytest.mark.postgres, pytest.mark.asyncio(loop_scope="module")]
 
-_ROUND_TRIPS = {"prepare", "bind", "bind_execute", "bind_execute_many", "execute", "query", "copy_in", "copy_out"}
-
-
-class CountingProtocol:
-    """Stands in for an asyncpg connection's protocol object and reports each round trip it starts."""
-
-    def __init__(self, inner: Any, report: Callable[[str], None]) -> None:
-        self._inner = inner
-        self._report = report
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._inner, name)
-        if name not in _ROUND_TRIPS:
-            return attribute
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self._report(name)
-            return attribute(*args, **kwargs)
-
-        return counted
+_ROUND_TRIPS = frozenset(
+    {"prepare", "bind", "bind_execute", "bind_execute_many", "execute", "query", "copy_in", "copy_out"}
+)
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -89,8 +72,8 @@ async def test_a_verification_makes_three_round_trips_and_opens_no_connection(sa
 
     def wrap(dbapi_connection: Any, *_: Any) -> None:
         driver = dbapi_connection.driver_connection
-        if not isinstance(driver._protocol, CountingProtocol):
-            driver._protocol = CountingProtocol(driver._protocol, report)
+        if not isinstance(driver._protocol, Reporting):  # each asyncpg protocol call is one round trip
+            driver._protocol = Reporting(driver._protocol, _ROUND_TRIPS, lambda call, _args: report(call))
 
     def connected(*_: Any) -> None:
         opened.append(object())

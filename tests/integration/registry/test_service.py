@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from gateway.envelope import HubKeys
@@ -26,7 +26,7 @@ from gateway.registry.service import sealed_id_number_aad
 from gateway.settings import DEFAULT_HUB_ID
 from gateway.store import Database
 from gateway.store.at_rest import open_at_rest
-from tests.support import opened_audit_log
+from tests.support import opened_audit_log, statements_sent
 
 DONGCHENG = "110101"
 JIANGYANG = "510502"
@@ -262,21 +262,12 @@ async def test_overlapping_programme_rule(registry: RegistryService) -> None:
 
 async def test_the_check_is_one_query_for_the_household(registry: RegistryService, database: Database) -> None:
     await record(registry, enrollment(SPOUSE, region=JIANGYANG))
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "audit_" not in statement:  # the audit log may sign a checkpoint of the enrollment meanwhile
-            statements.append(statement)
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(database) as statements:
         findings = await registry.check_duplicates(
             HOUSEHOLD + [id_number(n) for n in range(40, 45)], "dibao", DONGCHENG, AS_OF
         )
-    finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
     assert len(findings) == 1
-    assert [s.split()[0].upper() for s in statements] == ["SELECT"]
+    assert statements == ["SELECT"]
 
 
 async def test_check_validates_its_input(registry: RegistryService) -> None:
