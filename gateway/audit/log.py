@@ -506,16 +506,32 @@ class AuditLog:
     ) -> InclusionProof:
         """RFC 9162 inclusion proof of a leaf in the tree of ``tree_size`` (default: the latest checkpoint's
         tree if it holds the leaf, else the current tree), with that tree's checkpoint if one was signed."""
+        if self._database.is_sqlite:
+            read = await self._inclusion_rows_core(leaf_index, tree_size, with_entry)
+        else:
+            read = await self._inclusion_rows_pg(leaf_index, tree_size, with_entry)
+        tree_size, hashes, checkpoint, entry = read
+        if viewer is not None:
+            await self._viewed(viewer, "inclusion_proof", AuditQuery(start=leaf_index), (), 1)
+        root_nodes = subtree_nodes(0, tree_size)
+        return InclusionProof(
+            leaf_index=leaf_index,
+            tree_size=tree_size,
+            leaf_hash=hashes[Node(0, leaf_index)],
+            proof=tuple(inclusion_plan(leaf_index, tree_size).assemble(hashes)),
+            root_hash=fold([hashes[node] for node in root_nodes]),
+            entry=entry,
+            checkpoint=None if checkpoint is None else checkpoint.note,
+        )
+
+    async def _inclusion_rows_core(self, leaf_index: int, tree_size: int | None, with_entry: bool) -> _ProofRows:
         async with _reading(self._database.engine.connect()) as connection:
             current = await _store.tree_size(connection)
             if tree_size is None:
                 latest = (await connection.execute(select(func.max(AuditCheckpoint.tree_size)))).scalar_one_or_none()
                 tree_size = latest if latest is not None and latest > leaf_index else current
-            if not 0 <= leaf_index < tree_size <= current:
-                raise NotFound("no such leaf in a tree of that size")
-            plan = inclusion_plan(leaf_index, tree_size)
-            root_nodes = subtree_nodes(0, tree_size)
-            hashes = await _store.read_nodes(connection, plan.nodes() | set(root_nodes) | {Node(0, leaf_index)})
+            _check_leaf(leaf_index, tree_size, current)
+            hashes = await _store.read_nodes(connection, _inclusion_nodes(leaf_index, tree_size))
             checkpoint = await _checkpoint_at(connection, tree_size)
             entry = None
             if with_entry:
@@ -524,17 +540,37 @@ class AuditLog:
                 ).scalar_one()
                 # SQLite returns text for a row someone rewrote with a text function; the proof then fails.
                 entry = stored.encode("utf-8") if isinstance(stored, str) else bytes(stored)
-        if viewer is not None:
-            await self._viewed(viewer, "inclusion_proof", AuditQuery(start=leaf_index), (), 1)
-        return InclusionProof(
-            leaf_index=leaf_index,
-            tree_size=tree_size,
-            leaf_hash=hashes[Node(0, leaf_index)],
-            proof=tuple(plan.assemble(hashes)),
-            root_hash=fold([hashes[node] for node in root_nodes]),
-            entry=entry,
-            checkpoint=None if checkpoint is None else checkpoint.note,
-        )
+        return tree_size, hashes, checkpoint, entry
+
+    async def _inclusion_rows_pg(self, leaf_index: int, tree_size: int | None, with_entry: bool) -> _ProofRows:
+        """One round trip when the tree size is given (the sizes first when it is not): the current size, the
+        nodes, the checkpoint of that size and the entry in one statement on the pooled asyncpg connection,
+        each statement its own snapshot (nodes never change once written, so a later snapshot has them)."""
+        async with autocommit_driver(self._database) as driver:
+            if tree_size is None:
+                current, latest = await driver.fetchrow(_SIZES_PG)
+                tree_size = latest if latest is not None and latest > leaf_index else current
+            _check_leaf(leaf_index, tree_size, None)
+            wanted = sorted(_inclusion_nodes(leaf_index, tree_size))
+            row = await driver.fetchrow(
+                _PROOF_READ_PG,
+                [node.level for node in wanted],
+                [node.index for node in wanted],
+                tree_size,
+                leaf_index if with_entry else -1,
+            )
+        _check_leaf(leaf_index, tree_size, row["current"])
+        hashes = {Node(level, index): bytes(value) for level, index, value in row["nodes"]}
+        if len(hashes) != len(wanted):
+            raise StoreUnavailable("stored tree nodes are missing; run `hedui audit verify`")
+        checkpoint = None
+        if row["checkpoint"] is not None:
+            size, root_hash, signed_at, note = row["checkpoint"]
+            checkpoint = StoredCheckpoint(size, bytes(root_hash), signed_at.astimezone(UTC), note)
+        entry = bytes(row["entry"]) if with_entry and row["entry"] is not None else None
+        if with_entry and entry is None:
+            raise StoreUnavailable("a stored audit entry is missing; run `hedui audit verify`")
+        return tree_size, hashes, checkpoint, entry
 
     async def consistency_proof(self, first: int, second: int, *, viewer: Viewer | None = None) -> ConsistencyProof:
         """RFC 9162 consistency proof from the tree of size ``first`` to the tree of size ``second``."""
@@ -680,6 +716,39 @@ async def _reading(opening: Any) -> AsyncIterator[AsyncConnection]:
             yield connection
     except SQLAlchemyError as exc:
         raise StoreUnavailable("the audit log could not be read") from exc
+
+
+# What an inclusion proof is made of: the tree size it is for, the node hashes, that tree's checkpoint (if one
+# was signed) and the leaf's entry (if asked for).
+_ProofRows = tuple[int, dict[Node, bytes], "StoredCheckpoint | None", bytes | None]
+
+_SIZES_PG = (
+    "SELECT (SELECT tree_size FROM audit_sequencer WHERE id = 1), (SELECT max(tree_size) FROM audit_checkpoints)"
+)
+
+_PROOF_READ_PG = """
+SELECT
+    (SELECT tree_size FROM audit_sequencer WHERE id = 1) AS current,
+    ARRAY(
+        SELECT ROW(n.level, n."index", n.hash)
+        FROM unnest($1::smallint[], $2::bigint[]) AS wanted(level, idx)
+        JOIN audit_nodes AS n ON n.level = wanted.level AND n."index" = wanted.idx
+    ) AS nodes,
+    (SELECT ROW(tree_size, root_hash, signed_at, note) FROM audit_checkpoints WHERE tree_size = $3) AS checkpoint,
+    (SELECT entry FROM audit_entries WHERE leaf_index = $4) AS entry
+"""
+
+
+def _inclusion_nodes(leaf_index: int, tree_size: int) -> set[Node]:
+    """Every stored node an inclusion proof reads: the path's, the root's perfect subtrees and the leaf."""
+    return inclusion_plan(leaf_index, tree_size).nodes() | set(subtree_nodes(0, tree_size)) | {Node(0, leaf_index)}
+
+
+def _check_leaf(leaf_index: int, tree_size: int, current: int | None) -> None:
+    """:class:`NotFound` unless the leaf is in the tree of ``tree_size`` and that tree is committed (``current``
+    None: not known yet)."""
+    if not 0 <= leaf_index < tree_size or (current is not None and tree_size > current):
+        raise NotFound("no such leaf in a tree of that size")
 
 
 async def _checkpoint_at(connection: AsyncConnection, size: int) -> StoredCheckpoint | None:

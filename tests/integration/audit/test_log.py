@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import delete, event, select
 
 from gateway.audit import (
     AuditLog,
@@ -24,10 +24,17 @@ from gateway.audit import (
     open_checkpoint,
     subject_ref,
 )
-from gateway.audit.models import AuditEntryRow
+from gateway.audit.models import AuditEntryRow, AuditNode
 from gateway.audit.rfc9162 import leaf_hash, root_hash, verify_consistency, verify_inclusion
 from gateway.envelope import HubKeys
-from gateway.errors import AuditEntryInvalid, AuditUnavailable, InvalidIdNumber, InvalidInput, NotFound
+from gateway.errors import (
+    AuditEntryInvalid,
+    AuditUnavailable,
+    InvalidIdNumber,
+    InvalidInput,
+    NotFound,
+    StoreUnavailable,
+)
 from gateway.store import Database
 
 MIS = "CN/GOV/11100000MB0348916Y/dibao"
@@ -115,6 +122,18 @@ async def test_proof_requests_outside_the_tree_are_refused(audit: AuditLog, make
         await audit.consistency_proof(0, 1)
     with pytest.raises(NotFound):
         await audit.consistency_proof(1, 2)
+
+
+async def test_a_proof_over_a_missing_node_is_a_store_problem_not_a_crash(
+    audit: AuditLog, database: Database, make_entry: Any
+) -> None:
+    await asyncio.gather(*(audit.append(make_entry(number)) for number in range(4)))
+    assert (await audit.inclusion_proof(3, 4, with_entry=True)).entry is not None
+    async with database.session() as session, session.begin():
+        await session.execute(delete(AuditNode).where(AuditNode.level == 1, AuditNode.index == 0))
+    with pytest.raises(StoreUnavailable):
+        await audit.inclusion_proof(3, 4)
+    assert (await audit.inclusion_proof(0, 1)).tree_size == 1  # what is left still proves
 
 
 async def test_the_first_batch_is_checkpointed_and_the_rest_at_close(
