@@ -139,13 +139,14 @@ def targets(documents: Mapping[str, Document]) -> list[dict[str, Any]]:
                 _all([r["hub_over_slowest"] for r in cells], lambda v, limit=limit: v <= limit),
             )
         )
-    cells = _cells(postgres, "hub_db_transactions_per_verification", concurrency=(1,))
+    cells = _cells(postgres, "hub_db_verification_transactions", concurrency=(1,))
     rows.append(
         _target(
             12,
-            f"<= {DB_ROUND_TRIPS} DB round trips on the critical path (proxy: PostgreSQL xacts/verification, conc 1)",
-            _listed(cells, "hub_db_transactions_per_verification", lambda r: f"{r['agency_latency_ms']:.0f} ms"),
-            _all([r["hub_db_transactions_per_verification"] for r in cells], lambda v: v <= DB_ROUND_TRIPS),
+            f"<= {DB_ROUND_TRIPS} DB round trips on the critical path (proxy: PostgreSQL xacts/verification net of "
+            "the idle hub's, conc 1)",
+            _listed(cells, "hub_db_verification_transactions", lambda r: f"{r['agency_latency_ms']:.0f} ms"),
+            _all([r["hub_db_verification_transactions"] for r in cells], lambda v: v <= DB_ROUND_TRIPS),
         )
     )
     cells = [r for r in postgres if r.get("hub_db_new_connections_per_verification") is not None]

@@ -63,11 +63,11 @@ def test_added_latency_round_trips_and_connections() -> None:
     overhead = {
         "rows": [
             _overhead(
-                "postgres", 0.0, 1, added_p50_ms=4.9, hub_db_transactions_per_verification=3.0,
+                "postgres", 0.0, 1, added_p50_ms=4.9, hub_db_verification_transactions=3.0,
                 hub_db_new_connections_per_verification=0.0,
             ),
             _overhead(
-                "postgres", 50.0, 1, added_p50_ms=5.1, hub_db_transactions_per_verification=2.5,
+                "postgres", 50.0, 1, added_p50_ms=5.1, hub_db_verification_transactions=2.5,
                 hub_db_new_connections_per_verification=0.01,
             ),
         ]
