@@ -173,14 +173,17 @@ async def callback_state(hub: Hub, batch_id: str) -> str:
         return str(await connection.scalar(select(BatchCallback.state).where(BatchCallback.batch_id == batch_id)))
 
 
-async def callback_entries(hub: Hub, batch_id: str) -> list[dict[str, Any]]:
+async def entries_of_type(hub: Hub, entry_type: str) -> list[dict[str, Any]]:
+    """The hub's audit entries of one type, in log order."""
     async with hub.database.engine.connect() as connection:
         rows = await connection.execute(
-            select(AuditEntryRow.entry)
-            .where(AuditEntryRow.entry_type == "batch.changed")
-            .order_by(AuditEntryRow.leaf_index)
+            select(AuditEntryRow.entry).where(AuditEntryRow.entry_type == entry_type).order_by(AuditEntryRow.leaf_index)
         )
-        entries = [json.loads(entry) for (entry,) in rows]
+        return [json.loads(entry) for (entry,) in rows]
+
+
+async def callback_entries(hub: Hub, batch_id: str) -> list[dict[str, Any]]:
+    entries = await entries_of_type(hub, "batch.changed")
     return [e for e in entries if e["batch_id"] == batch_id and e["change"].startswith("callback_")]
 
 
@@ -357,13 +360,7 @@ async def test_registering_a_callback_url_is_audited_with_the_change(hub: Hub) -
             "CN/GOV/11510502MB76543212/dibao-mis", "https://x.example.org/", audit=hub.audit, actor=HUB
         )
 
-    async with hub.database.engine.connect() as connection:
-        rows = await connection.execute(
-            select(AuditEntryRow.entry)
-            .where(AuditEntryRow.entry_type == "member.changed")
-            .order_by(AuditEntryRow.leaf_index)
-        )
-        entries = [json.loads(entry) for (entry,) in rows]
+    entries = await entries_of_type(hub, "member.changed")
     assert [(e["member_id"], e["change"], e.get("callback_url")) for e in entries] == [
         (MIS, "callback_changed", "https://mis.example.org/hedui"),
         (MIS, "callback_changed", None),
