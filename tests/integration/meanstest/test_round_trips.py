@@ -65,7 +65,7 @@ async def test_a_verification_makes_three_round_trips_and_opens_no_connection(sa
     opened: list[object] = []
     watched: set[asyncio.Task[Any] | None] = set()
 
-    def report(call: str) -> None:
+    def record(call: str) -> None:
         task = asyncio.current_task()
         if task in watched or task is hub.audit._writer:
             counted.append(call)
@@ -73,7 +73,7 @@ async def test_a_verification_makes_three_round_trips_and_opens_no_connection(sa
     def wrap(dbapi_connection: Any, *_: Any) -> None:
         driver = dbapi_connection.driver_connection
         if not isinstance(driver._protocol, Reporting):  # each asyncpg protocol call is one round trip
-            driver._protocol = Reporting(driver._protocol, _ROUND_TRIPS, lambda call, _args: report(call))
+            driver._protocol = Reporting(driver._protocol, _ROUND_TRIPS, lambda call, _args: record(call))
 
     def connected(*_: Any) -> None:
         opened.append(object())
