@@ -38,6 +38,10 @@ from gateway.store import Database
 log = logging.getLogger(__name__)
 
 _UNFINISHED = ("queued", "running")
+# Answers that another attempt would only repeat (RFC 9110 §15.5): the receiver refuses this notification, not
+# this moment. 408 Request Timeout, 425 Too Early and 429 Too Many Requests are about the moment, and other
+# statuses (5xx, redirects, transport failures) may pass: those are retried on the schedule.
+_PERMANENT = frozenset(f"http_{status}" for status in (400, 401, 403, 404, 405, 410, 411, 413, 414, 415, 422))
 _CLAIM_BATCH = 16
 
 
@@ -179,7 +183,7 @@ class CallbackDeliverer:
                 )
                 token = sign_jwt(claims, self._keys().signing_key, typ=CALLBACK_TYPE)
                 error = await self._post(claimed.url, token)
-                final = error is None or claimed.attempt >= self.schedule.max_attempts
+                final = error is None or claimed.attempt >= self.schedule.max_attempts or error in _PERMANENT
             else:
                 final = True  # exhausted, or no longer the member's registered origin: never sent
             await self._record(batch, claimed, error, final=final)

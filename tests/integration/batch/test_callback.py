@@ -336,6 +336,25 @@ async def test_a_receiver_that_never_accepts_ends_failed_and_redirects_are_not_f
     assert (await hub.batches.status(CALLER, batch_id))["callback"]["state"] == "failed"
 
 
+@pytest.mark.parametrize(("answer", "attempts"), [(410, 1), (404, 1), (429, 3), (500, 3)])
+async def test_a_refusal_ends_the_callback_at_once_and_a_passing_failure_is_retried(
+    hub: Hub, receiver: Receiver, answer: int, attempts: int
+) -> None:
+    """410 Gone or 404: the receiver refuses this notification, and asking again would only repeat it; 429 or
+    500 may pass, so the schedule runs to its last attempt."""
+    await hub.members.set_callback_url(MIS, f"{receiver.base_url}/hook", audit=hub.audit, actor=HUB)
+    receiver.failures, receiver.answer = 100, answer
+    batch_id = await finished_batch(hub, f"refused-{answer}", callback=True)
+
+    schedule = CallbackSchedule(max_attempts=3, base_delay_s=0.05, max_delay_s=0.1, timeout_s=2.0)
+    assert await until_settled(hub.deliverer(schedule), hub, batch_id) == "failed"
+
+    assert len(receiver.requests) == attempts
+    status = (await hub.batches.status(CALLER, batch_id))["callback"]
+    assert status == {"state": "failed", "attempts": attempts, "last_error": f"http_{answer}"}
+    assert [e["change"] for e in await callback_entries(hub, batch_id)][-1] == "callback_failed"
+
+
 async def test_a_notification_goes_only_to_the_origin_registered_when_it_is_sent(hub: Hub, receiver: Receiver) -> None:
     await hub.members.set_callback_url(MIS, f"{receiver.base_url}/hook", audit=hub.audit, actor=HUB)
     batch_id = await finished_batch(hub, "moved", callback=True)
