@@ -19,9 +19,6 @@ input: answers are bounded in size and parsed by :mod:`gateway.safe_json`, and e
 
 from __future__ import annotations
 
-import base64
-import binascii
-import ipaddress
 import re
 import secrets
 import time
@@ -38,7 +35,9 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from gateway import safe_json
-from gateway.errors import ConsoleOidcFailed
+from gateway.envelope.jwt import audiences, unverified_claims, unverified_header
+from gateway.errors import ConsoleOidcFailed, EnvelopeInvalid
+from gateway.outbound_urls import secure_or_loopback
 
 CLOCK_SKEW_S = 60
 # Asymmetric algorithms only: an HMAC "signature" under the client secret would be forgeable by anyone who
@@ -48,6 +47,7 @@ MAX_ANSWER_BYTES = 262_144
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 random bytes, base64url
 _CODE = re.compile(r"[\x21-\x7e]{1,2048}")
 _SUBJECT = re.compile(r"[\x21-\x7e]{1,255}")  # OIDC Core §2: at most 255 ASCII characters
+_URL = re.compile(r"[\x21-\x7e]{1,2048}")
 
 
 def checked_issuer(value: str) -> str:
@@ -166,8 +166,11 @@ class OidcClient:
 
     async def validated_id_token(self, token: str, *, nonce: str) -> dict[str, Any]:
         """The claims of ``token`` once it passes OIDC Core §3.1.3.7; :class:`ConsoleOidcFailed` if not."""
-        header = _bounded_segment(token, 0)
-        _bounded_segment(token, 1)  # joserfc's own parser is unbounded: the payload is checked first
+        try:
+            header = unverified_header(token)
+            unverified_claims(token)  # joserfc's own parser is unbounded: the payload is checked first
+        except EnvelopeInvalid:
+            raise ConsoleOidcFailed("the ID token is not a compact JWS") from None
         if header.get("alg") not in ID_TOKEN_ALGORITHMS:
             raise ConsoleOidcFailed("the ID token is not signed with an accepted algorithm")
         keys = await self._key_set(refresh=False)
@@ -187,9 +190,7 @@ class OidcClient:
             ).validate(claims)
         except (JoseError, ValueError, TypeError, LookupError) as exc:
             raise ConsoleOidcFailed(f"the ID token does not validate ({type(exc).__name__})") from None
-        audiences = claims.get("aud")
-        audiences = [audiences] if isinstance(audiences, str) else audiences
-        if audiences != [self._client_id]:
+        if audiences(claims) != {self._client_id}:
             raise ConsoleOidcFailed("the ID token is not for this client alone (aud)")
         if claims.get("azp", self._client_id) != self._client_id:
             raise ConsoleOidcFailed("the ID token was issued to another party (azp)")
@@ -249,39 +250,11 @@ class OidcClient:
         return document
 
 
-def _bounded_segment(token: str, index: int) -> dict[str, Any]:
-    """Part ``index`` (header 0, payload 1) of a compact JWS, decoded and parsed within the bounds of
-    :mod:`gateway.safe_json`."""
-    parts = token.split(".")
-    if len(parts) != 3 or len(token) > MAX_ANSWER_BYTES:
-        raise ConsoleOidcFailed("the ID token is not a compact JWS")
-    try:
-        raw = base64.urlsafe_b64decode(parts[index] + "=" * (-len(parts[index]) % 4))
-        value = safe_json.loads(raw)
-    except (binascii.Error, ValueError):
-        raise ConsoleOidcFailed("the ID token is not a compact JWS") from None
-    if not isinstance(value, dict):
-        raise ConsoleOidcFailed("the ID token is not a compact JWS")
-    return value
-
-
 def _checked_endpoint(value: Any, name: str) -> str:
     """An https URL (http only to a loopback host), printable ASCII, bounded."""
-    if not isinstance(value, str) or not re.fullmatch(r"[\x21-\x7e]{1,2048}", value):
+    if not isinstance(value, str) or not _URL.fullmatch(value):
         raise ConsoleOidcFailed(f"the provider's {name} is not a URL")
     parts = urlsplit(value)
-    host = parts.hostname or ""
-    if parts.scheme == "https" and host:
-        return value
-    if parts.scheme == "http" and _is_loopback(host):
-        return value
-    raise ConsoleOidcFailed(f"the provider's {name} is not an https URL")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    if not secure_or_loopback(parts.scheme, parts.hostname):
+        raise ConsoleOidcFailed(f"the provider's {name} is not an https URL")
+    return value

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.errors import CallbackUrlNotAllowed
+from gateway.outbound_urls import secure_or_loopback
 
 MAX_URL_CHARS = 2048
 _URL_CHARS = re.compile(r"[\x21-\x7e]{1,2048}")
@@ -31,7 +31,7 @@ def checked_callback_url(value: Any) -> str:
     host = parts.hostname
     if parts.scheme not in _DEFAULT_PORTS or not host:
         raise CallbackUrlNotAllowed("a callback URL is an absolute https URL")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if not secure_or_loopback(parts.scheme, host):
         raise CallbackUrlNotAllowed("a callback URL is https (http only to a loopback host)")
     if "@" in parts.netloc or parts.query or parts.fragment or "?" in value or "#" in value:
         raise CallbackUrlNotAllowed("a callback URL has no user info, query or fragment")
@@ -46,12 +46,3 @@ def callback_origin(url: str) -> tuple[str, str, int]:
     """The RFC 6454 §4 origin of a checked URL: scheme, lower-case host, port (the scheme's default if none)."""
     parts = urlsplit(url)
     return parts.scheme.lower(), str(parts.hostname).lower(), parts.port or _DEFAULT_PORTS[parts.scheme.lower()]
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
